@@ -1,0 +1,135 @@
+/*
+ * db.h: the decision log and the gateway's durable state, in SQLite.
+ *
+ * Owns: the only SQLite handles in the process (db/ is the only target that
+ * links sqlite3), schema migrations, the writer thread with its bounded
+ * queue and group commit, the hash chain, audit verification, queries,
+ * retention, and the tables for sessions, revocations, policy versions and
+ * the issuer JWKS cache. Must not: know about sockets, TLS or libevent.
+ *
+ * Threads: db_log_open starts one writer thread that owns the write
+ * connection. Workers call db_log_append (never blocks on SQLite; copies the
+ * row into the queue). In strict mode the caller passes a completion
+ * callback which the WRITER THREAD invokes after the row's transaction
+ * committed (ok=1) or failed (ok=0); the callback must only hand off (e.g.
+ * event_active), never do work. Readers (queries, audit) open their own
+ * read-only connections (WAL: they never block the writer).
+ */
+#ifndef DB_DB_H
+#define DB_DB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gateway/base/err.h"
+#include "gateway/base/reason.h"
+
+/* One decision row. Fixed-size fields: copied by value into the queue, so
+ * appending never allocates. Longer values are truncated by the producer
+ * with a trailing "..." (path) -- lengths here are the documented limits. */
+struct db_decision {
+    int64_t ts_us;
+    int worker;
+    uint64_t conn_id;
+    uint64_t request_id;
+    char session_id[33];
+    char client_addr[64];
+    int client_port;
+    char cert_thumb[65];    /* hex SHA-256 of the client cert ("" if none) */
+    char cert_subject[256];
+    char token_sub[256];
+    char token_iss[256];
+    char token_jti[128];
+    char route[64];
+    char method[16];
+    char host[256];
+    char path[512];
+    enum gh_decision decision;
+    enum gh_reason reason;
+    char rule_id[64];
+    char policy_version[65];
+    int status;
+    uint64_t bytes_in;
+    uint64_t bytes_out;
+    int64_t latency_us;
+    char detail[128];       /* short log-safe detail (e.g. admin action) */
+};
+
+enum db_mode { DB_STRICT = 0, DB_ASYNC = 1, DB_NOOP = 2 /* bench only: drops nothing, writes nothing */ };
+
+struct db_log_opts {
+    const char *path;
+    enum db_mode mode;
+    int queue_size;        /* rows, default 8192 */
+    int async_window_ms;   /* async: max delay before a commit, default 50 */
+    int max_batch;         /* rows per transaction, default 512 */
+    int checkpoint_every;  /* log chain-head checkpoint every N rows, default 10000 */
+};
+
+struct db_log;
+
+typedef void (*db_commit_cb)(void *arg, int ok);
+
+/* Open (create + migrate) the database and start the writer thread. */
+struct db_log *db_log_open(const struct db_log_opts *o, struct gh_err *err) GH_WUR;
+/* Flush everything queued, stop the writer thread, close. NULL is a no-op. */
+void db_log_close(struct db_log *l);
+
+/* Queue one row. Returns 0 when queued. Returns -1 when the queue is full
+ * (caller applies backpressure / sheds with GH_R_OVERLOADED) or the log is
+ * failed in strict mode (GH_R_LOG_UNAVAILABLE: fail closed). cb may be NULL
+ * (async rows); it runs on the writer thread after commit. */
+int db_log_append(struct db_log *l, const struct db_decision *d, db_commit_cb cb, void *arg,
+                  struct gh_err *err) GH_WUR;
+
+struct db_log_stats {
+    uint64_t queued, committed, failed, batches;
+    int queue_depth, queue_size;
+    int healthy;          /* 0 after a write error until a write succeeds again */
+    uint64_t at_risk;     /* async: rows accepted but not yet committed */
+};
+void db_log_stats(struct db_log *l, struct db_log_stats *out);
+
+/* Schema migration only (gatehouse db migrate). */
+int db_migrate(const char *path, struct gh_err *err) GH_WUR;
+
+/* Audit: walk the hash chain. Returns 0 if intact; 1 if broken, with
+ * first_bad_id set and msg explaining (edited row, gap/deleted row, tail
+ * truncated vs last checkpoint); -1 on error. checked = rows verified. */
+struct db_audit_result {
+    uint64_t checked;
+    int64_t first_bad_id;
+    char msg[256];
+};
+int db_audit_verify(const char *path, struct db_audit_result *r, struct gh_err *err) GH_WUR;
+
+/* Query decisions. Filters may be NULL/0. Calls cb for each row, newest
+ * first, up to limit rows. */
+struct db_query {
+    int64_t since_us;
+    int64_t after_id;      /* only rows with id > after_id (for follow) */
+    const char *subject;   /* token_sub or cert_subject equals */
+    const char *route;
+    int decision;          /* -1 any, 0 deny, 1 allow */
+    const char *reason;    /* reason name */
+    const char *session_id;
+    int limit;             /* default 100, max 10000 */
+    int oldest_first;
+};
+typedef int (*db_row_cb)(void *arg, int64_t id, const struct db_decision *d);
+int db_decisions_query(const char *path, const struct db_query *q, db_row_cb cb, void *arg,
+                       struct gh_err *err) GH_WUR;
+
+/* Retention: delete rows older than days, in batches of batch rows, keeping
+ * the chain verifiable (see docs/DECISION-LOG.md). Returns rows deleted or -1. */
+long db_retention_run(const char *path, int days, int batch, struct gh_err *err);
+
+/* Small key/value table for durable gateway state that is not a decision
+ * (e.g. "jwks:<issuer>" -> last good JWKS JSON). For the control thread only
+ * (opens its own connection; may block briefly). db_kv_get returns a
+ * malloc'd NUL-terminated copy the caller frees, or NULL if absent/error. */
+int db_kv_put(const char *path, const char *key, const char *val, size_t len,
+              struct gh_err *err) GH_WUR;
+char *db_kv_get(const char *path, const char *key, size_t *len, struct gh_err *err);
+
+#endif
