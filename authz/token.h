@@ -83,7 +83,7 @@ void az_token_unref(struct az_token *t);
 /*
  * Bearer extraction, RFC 6750 section 2.1. values are the Authorization
  * header values of one request (n of them). Exactly one header, scheme
- * "Bearer" case-insensitive, one space, b64token syntax. Sets *tok/*len to a
+ * "Bearer" case-insensitive, one space, b64token syntax. Sets *tok and *len to a
  * slice of the value. GH_R_ALLOW, GH_R_TOKEN_MISSING (none, or other scheme),
  * GH_R_TOKEN_MULTIPLE_AUTH (n > 1), GH_R_TOKEN_MALFORMED,
  * GH_R_TOKEN_TOO_LARGE (> AZ_TOKEN_MAX_LEN).
