@@ -4,6 +4,6 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:?build dir}
-[ -x "$here/pki.sh" ] && bash "$here/pki.sh" "$build/test-pki"
+[ -f "$here/pki.sh" ] && bash "$here/pki.sh" "$build/test-pki"
 [ -f "$here/idp/package.json" ] && (cd "$here/idp" && bash ./install.sh)
 echo "setup ok"
