@@ -37,6 +37,11 @@ struct az_policy *az_policy_load_buf(const char *name, const char *buf, size_t l
 struct az_policy *az_policy_ref(struct az_policy *p);
 void az_policy_unref(struct az_policy *p);
 
+/* Reports every rule naming a route not in route_ids as file:line:col;
+ * 0 if all exist, -1 otherwise. */
+int az_policy_check_routes(const struct az_policy *p, const char *const *route_ids, int n,
+                           struct gh_errlist *errs);
+
 /* SHA-256 hex of the source bytes: the "policy version hash" in every decision. */
 const char *az_policy_version(const struct az_policy *p);
 /* The source text the snapshot was compiled from (for admin get/export). */
