@@ -64,6 +64,10 @@ struct db_log_opts {
     int async_window_ms;   /* async: max delay before a commit, default 50 */
     int max_batch;         /* rows per transaction, default 512 */
     int checkpoint_every;  /* log chain-head checkpoint every N rows, default 10000 */
+    /* Added after the first draft (zero = default, so existing initializers
+     * keep working): */
+    int busy_timeout_ms;   /* writer's wait for a lock another connection holds, default 5000 */
+    int close_timeout_ms;  /* db_log_close keeps retrying a failing write this long, default 10000 */
 };
 
 struct db_log;
@@ -87,10 +91,35 @@ struct db_log_stats {
     int queue_depth, queue_size;
     int healthy;          /* 0 after a write error until a write succeeds again */
     uint64_t at_risk;     /* async: rows accepted but not yet committed */
+    /* Added after the first draft: */
+    uint64_t rejected;     /* appends refused because the queue was full (GH_R_OVERLOADED) */
+    uint64_t refused;      /* appends refused while unhealthy, strict (GH_R_LOG_UNAVAILABLE) */
+    uint64_t write_errors; /* failed transactions (their rows stay queued and are retried) */
+    uint64_t lost;         /* rows dropped by db_log_close after close_timeout_ms of failures */
+    int64_t last_id;       /* id of the last committed row (0 if none yet) */
 };
+/* Counters (a consistent snapshot; any thread). "failed" counts rows whose
+ * callback ran with ok=0: their row is rewritten to status 503, reason
+ * decision_log_unavailable and kept queued, so it is still written. */
 void db_log_stats(struct db_log *l, struct db_log_stats *out);
 
-/* Schema migration only (gatehouse db migrate). */
+/* Test hook: make the writer apply PRAGMA max_page_count = pages before its
+ * next transaction (a small value simulates a full disk; SQLite never shrinks
+ * it below the current size). Returns 0, or -1 for a NULL/NOOP log. */
+int db_log_test_set_max_pages(struct db_log *l, int64_t pages) GH_WUR;
+
+/* Bulk append, for imports and benchmarks. Offline: fails while a gateway
+ * has the log open (same lock as db_log_open). next() fills *d and returns 1,
+ * or returns 0 at the end, -1 to abort. Rows get ids, hash chain and
+ * checkpoints exactly as through db_log_append; the secondary indexes are
+ * dropped during the load and rebuilt at the end (db/bulk.c says why).
+ * Returns rows appended, or -1 (rows committed before the error stay; the
+ * chain stays valid and the indexes are rebuilt). */
+long db_bulk_append(const char *path, int (*next)(void *arg, struct db_decision *d), void *arg,
+                    struct gh_err *err);
+
+/* Schema migration only (gatehouse db migrate); also rebuilds a missing
+ * index of the decisions table. */
 int db_migrate(const char *path, struct gh_err *err) GH_WUR;
 
 /* Audit: walk the hash chain. Returns 0 if intact; 1 if broken, with
@@ -100,8 +129,17 @@ struct db_audit_result {
     uint64_t checked;
     int64_t first_bad_id;
     char msg[256];
+    /* Added after the first draft: */
+    int64_t anchor_id;    /* chain starts after this row (retention), 0 = from the start */
+    int64_t last_id;      /* highest row id present */
+    uint64_t checkpoints; /* checkpoints compared */
 };
 int db_audit_verify(const char *path, struct db_audit_result *r, struct gh_err *err) GH_WUR;
+/* db_audit_verify, and also check that row id carried hash_hex (64 hex): a
+ * checkpoint copied from the process log ("chain checkpoint id=N hash=H"),
+ * which someone who rewrote the database file could not also rewrite. */
+int db_audit_verify_checkpoint(const char *path, int64_t id, const char *hash_hex,
+                               struct db_audit_result *r, struct gh_err *err) GH_WUR;
 
 /* Query decisions. Filters may be NULL/0. Calls cb for each row, newest
  * first, up to limit rows. */
@@ -117,8 +155,15 @@ struct db_query {
     int oldest_first;
 };
 typedef int (*db_row_cb)(void *arg, int64_t id, const struct db_decision *d);
+/* cb returning non-zero stops the walk (db_decisions_query still returns 0).
+ * An unknown reason name or a decision other than -1/0/1 is an error
+ * (GH_R_ADMIN_BAD_REQUEST); limit <= 0 means 100, above 10000 means 10000. */
 int db_decisions_query(const char *path, const struct db_query *q, db_row_cb cb, void *arg,
                        struct gh_err *err) GH_WUR;
+/* The query plan SQLite picks for q (EXPLAIN QUERY PLAN, one step per line)
+ * into buf: shows which index a filter uses. */
+int db_decisions_explain(const char *path, const struct db_query *q, char *buf, size_t len,
+                         struct gh_err *err) GH_WUR;
 
 /* Retention: delete rows older than days, in batches of batch rows, keeping
  * the chain verifiable (see docs/DECISION-LOG.md). Returns rows deleted or -1. */
@@ -127,7 +172,9 @@ long db_retention_run(const char *path, int days, int batch, struct gh_err *err)
 /* Small key/value table for durable gateway state that is not a decision
  * (e.g. "jwks:<issuer>" -> last good JWKS JSON). For the control thread only
  * (opens its own connection; may block briefly). db_kv_get returns a
- * malloc'd NUL-terminated copy the caller frees, or NULL if absent/error. */
+ * malloc'd NUL-terminated copy the caller frees, or NULL: absent (err
+ * cleared, err->msg[0] == '\0') or error (err->msg says why). Keys are at
+ * most 1024 bytes, values 16 MiB. */
 int db_kv_put(const char *path, const char *key, const char *val, size_t len,
               struct gh_err *err) GH_WUR;
 char *db_kv_get(const char *path, const char *key, size_t *len, struct gh_err *err);

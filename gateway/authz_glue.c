@@ -1,0 +1,610 @@
+/*
+ * authz_glue.c: the request path's identity checks, in the order that
+ * fails cheapest first: token syntax (RFC 6750), the per-worker cache of
+ * verified tokens (so a keep-alive connection pays one signature check per
+ * token), expiry, the RFC 8705 certificate binding (every request: the
+ * token is only as good as the key of the certificate on THIS connection),
+ * then the policy. Each refusal returns one stable reason code.
+ *
+ * Issuer keys come from a fetcher thread (discovery + JWKS over the
+ * gateway's own BoringSSL client), never from a worker: a worker only reads
+ * the current immutable key-set snapshot. An unknown `kid` asks the fetcher
+ * for a refresh, rate-limited so a flood of random kids cannot hammer the
+ * issuer. The last good JWKS is persisted (db kv table, and optionally a
+ * file) so a restart while the issuer is down keeps serving.
+ */
+#include "gateway/authz_glue.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <openssl/sha.h>
+
+#include "authz/assertion.h"
+#include "authz/jwks.h"
+#include "authz/policy.h"
+#include "authz/token.h"
+#include "gateway/base/log.h"
+#include "gateway/base/util.h"
+#include "gateway/gateway.h"
+#include "gateway/httpc.h"
+#include "gateway/proxy_internal.h"
+
+struct gw_authz {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t thread;
+    int running, stop, want_refresh;
+    struct az_jwks *keys;      /* guarded by mu */
+    uint64_t keys_gen;         /* bumps on every swap */
+    int64_t keys_fetched_us;   /* wall time of the last successful fetch (0 = never) */
+    int64_t last_attempt_mono, last_kid_refresh_mono;
+    char last_error[256];
+    uint64_t fetch_ok, fetch_fail, kid_refresh_refused;
+    SSL_CTX *ctx;
+    char jwks_uri[1024];
+    struct az_signer *signer;
+    char iss_url[512];
+};
+
+struct gw_authz_conn {
+    struct az_token *tok;      /* reference for the current request */
+    struct az_verdict verdict;
+    char session_id[33];
+    int binding;               /* 1 verified, 0 not required */
+    char policy_version[65];
+    /* assertion cache: re-sign only when token, route or expiry change */
+    char assertion[2048];
+    uint8_t assert_tok[32]; /* SHA-256 of the token the assertion was made for */
+    int assert_has_tok;
+    int assert_route;
+    int64_t assert_exp;
+};
+
+/* ---- issuer keys ---------------------------------------------------------- */
+
+static struct az_jwks *keys_get(struct gw_authz *a, uint64_t *gen)
+{
+    pthread_mutex_lock(&a->mu);
+    struct az_jwks *k = a->keys ? az_jwks_ref(a->keys) : NULL;
+    *gen = a->keys_gen;
+    pthread_mutex_unlock(&a->mu);
+    return k;
+}
+
+static void keys_swap(struct gw_authz *a, struct az_jwks *k, int64_t fetched_us)
+{
+    pthread_mutex_lock(&a->mu);
+    struct az_jwks *old = a->keys;
+    a->keys = k;
+    a->keys_gen++;
+    a->keys_fetched_us = fetched_us;
+    pthread_mutex_unlock(&a->mu);
+    az_jwks_unref(old);
+}
+
+static int fetch_keys(struct gw_server *srv, struct gw_authz *a)
+{
+    struct gw_state *st = gw_server_state(srv);
+    const struct gw_issuer_config *ic = &st->cfg->issuer;
+    struct gh_err err = {0};
+    struct gw_httpc_resp r = {0};
+    int rc = -1;
+    if (ic->jwks_uri != NULL) {
+        snprintf(a->jwks_uri, sizeof(a->jwks_uri), "%s", ic->jwks_uri);
+    } else {
+        char url[1200];
+        size_t il = strlen(ic->issuer);
+        snprintf(url, sizeof(url), "%.*s/.well-known/openid-configuration",
+                 (int)(il > 0 && ic->issuer[il - 1] == '/' ? il - 1 : il), ic->issuer);
+        if (gw_httpc_get(a->ctx, url, 5000, 256 * 1024, &r, &err) != 0) {
+            goto out;
+        }
+        if (r.status != 200) {
+            gh_err_set(&err, GH_R_INTERNAL, "discovery answered %d", r.status);
+            goto out;
+        }
+        json_error_t je;
+        json_t *d = json_loadb(r.body, r.body_len, JSON_REJECT_DUPLICATES, &je);
+        const char *iss = json_string_value(json_object_get(d, "issuer"));
+        const char *ju = json_string_value(json_object_get(d, "jwks_uri"));
+        /* RFC 8414 3.3: the document's issuer must be the one we asked. */
+        if (iss == NULL || strcmp(iss, ic->issuer) != 0 || ju == NULL ||
+            strncmp(ju, "https://", 8) != 0) {
+            gh_err_set(&err, GH_R_INTERNAL, "discovery document: issuer mismatch or bad jwks_uri");
+            json_decref(d);
+            goto out;
+        }
+        snprintf(a->jwks_uri, sizeof(a->jwks_uri), "%s", ju);
+        json_decref(d);
+        free(r.body);
+        r.body = NULL;
+    }
+    if (gw_httpc_get(a->ctx, a->jwks_uri, 5000, 256 * 1024, &r, &err) != 0) {
+        goto out;
+    }
+    if (r.status != 200) {
+        gh_err_set(&err, GH_R_INTERNAL, "JWKS answered %d", r.status);
+        goto out;
+    }
+    struct az_jwks *k = az_jwks_parse(r.body, r.body_len, &err);
+    if (k == NULL) {
+        goto out;
+    }
+    keys_swap(a, k, gh_now_us());
+    GH_INFO("issuer keys refreshed: %zu keys (%zu skipped) from %s", az_jwks_count(k),
+            az_jwks_skipped(k), a->jwks_uri);
+    char kvkey[600];
+    snprintf(kvkey, sizeof(kvkey), "jwks:%s", ic->issuer);
+    struct gh_err kerr;
+    if (db_kv_put(st->cfg->db_path, kvkey, r.body, r.body_len, &kerr) != 0) {
+        GH_WARN("could not persist JWKS: %s", kerr.msg);
+    }
+    if (ic->jwks_cache_file != NULL) {
+        FILE *f = fopen(ic->jwks_cache_file, "w");
+        if (f != NULL) {
+            fwrite(r.body, 1, r.body_len, f);
+            fclose(f);
+        }
+    }
+    a->fetch_ok++;
+    rc = 0;
+out:
+    if (rc != 0) {
+        a->fetch_fail++;
+        snprintf(a->last_error, sizeof(a->last_error), "%s", err.msg);
+        GH_WARN("issuer key refresh failed: %s (keeping %s keys)", err.msg,
+                a->keys ? "the last good" : "no");
+    }
+    free(r.body);
+    gw_state_unref(st);
+    return rc;
+}
+
+static void load_persisted_keys(struct gw_server *srv, struct gw_authz *a)
+{
+    const struct gw_config *cfg = srv->state->cfg;
+    char kvkey[600];
+    snprintf(kvkey, sizeof(kvkey), "jwks:%s", cfg->issuer.issuer);
+    size_t len = 0;
+    struct gh_err err;
+    char *js = db_kv_get(cfg->db_path, kvkey, &len, &err);
+    if (js == NULL) {
+        return;
+    }
+    struct az_jwks *k = az_jwks_parse(js, len, &err);
+    free(js);
+    if (k != NULL) {
+        keys_swap(a, k, 0);
+        GH_INFO("loaded %zu persisted issuer keys (staleness unknown until the first refresh)",
+                az_jwks_count(k));
+    }
+}
+
+static void *fetcher_main(void *arg)
+{
+    struct gw_server *srv = arg;
+    struct gw_authz *a = srv->authz;
+    pthread_mutex_lock(&a->mu);
+    while (!a->stop) {
+        pthread_mutex_unlock(&a->mu);
+        a->last_attempt_mono = gh_mono_us();
+        int ok = fetch_keys(srv, a) == 0;
+        pthread_mutex_lock(&a->mu);
+        a->want_refresh = 0;
+        struct gw_state *st = srv->state;
+        int period = st->cfg->issuer.jwks_refresh_s > 0 ? st->cfg->issuer.jwks_refresh_s : 300;
+        if (!ok) {
+            period = period > 5 ? 5 : period; /* retry sooner while failing */
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += period;
+        while (!a->stop && !a->want_refresh) {
+            if (pthread_cond_timedwait(&a->cv, &a->mu, &ts) != 0) {
+                break;
+            }
+        }
+    }
+    pthread_mutex_unlock(&a->mu);
+    return NULL;
+}
+
+/* Unknown kid seen on a worker: ask for a refresh, at most once per
+ * jwks_min_refresh seconds (a flood of random kids costs the issuer one
+ * request per period). */
+static void request_refresh(struct gw_server *srv, const struct gw_config *cfg)
+{
+    struct gw_authz *a = srv->authz;
+    int64_t now = gh_mono_us();
+    int64_t gap = (int64_t)(cfg->issuer.jwks_min_refresh_s > 0 ? cfg->issuer.jwks_min_refresh_s
+                                                                 : 30) * 1000000;
+    pthread_mutex_lock(&a->mu);
+    if (now - a->last_kid_refresh_mono >= gap) {
+        a->last_kid_refresh_mono = now;
+        a->want_refresh = 1;
+        pthread_cond_signal(&a->cv);
+    } else {
+        a->kid_refresh_refused++;
+    }
+    pthread_mutex_unlock(&a->mu);
+}
+
+int gw_authz_server_start(struct gw_server *srv, struct gh_err *err)
+{
+    const struct gw_config *cfg = srv->state->cfg;
+    struct gw_authz *a = calloc(1, sizeof(*a));
+    if (a == NULL) {
+        return gh_err_set(err, GH_R_INTERNAL, "out of memory");
+    }
+    pthread_mutex_init(&a->mu, NULL);
+    pthread_cond_init(&a->cv, NULL);
+    srv->authz = a;
+    a->signer = az_signer_load_or_create(cfg->assertion_key_file, err);
+    if (a->signer == NULL) {
+        return -1;
+    }
+    if (!cfg->has_issuer) {
+        return 0;
+    }
+    snprintf(a->iss_url, sizeof(a->iss_url), "%s", cfg->issuer.issuer);
+    a->ctx = gw_tls_client_ctx_new(cfg->issuer.ca_file, cfg->issuer.cert_file,
+                                   cfg->issuer.key_file, err);
+    if (a->ctx == NULL) {
+        return -1;
+    }
+    load_persisted_keys(srv, a);
+    if (pthread_create(&a->thread, NULL, fetcher_main, srv) != 0) {
+        return gh_err_set(err, GH_R_INTERNAL, "cannot start the issuer key fetcher");
+    }
+    a->running = 1;
+    return 0;
+}
+
+void gw_authz_control_start(struct gw_server *srv, struct event_base *ctl)
+{
+    (void)srv;
+    (void)ctl;
+}
+
+void gw_authz_server_stop(struct gw_server *srv)
+{
+    struct gw_authz *a = srv->authz;
+    if (a == NULL) {
+        return;
+    }
+    if (a->running) {
+        pthread_mutex_lock(&a->mu);
+        a->stop = 1;
+        pthread_cond_signal(&a->cv);
+        pthread_mutex_unlock(&a->mu);
+        pthread_join(a->thread, NULL);
+    }
+    az_jwks_unref(a->keys);
+    SSL_CTX_free(a->ctx);
+    az_signer_free(a->signer);
+    free(a);
+    srv->authz = NULL;
+}
+
+const char *gw_authz_assertion_jwks(struct gw_server *srv)
+{
+    return srv->authz && srv->authz->signer ? az_signer_jwks(srv->authz->signer) : "{\"keys\":[]}";
+}
+
+int gw_authz_key_status(struct gw_server *srv, int64_t *age_s, size_t *n_keys, char *last_err,
+                        size_t len);
+int gw_authz_key_status(struct gw_server *srv, int64_t *age_s, size_t *n_keys, char *last_err,
+                        size_t len)
+{
+    struct gw_authz *a = srv->authz;
+    if (a == NULL) {
+        return -1;
+    }
+    pthread_mutex_lock(&a->mu);
+    *age_s = a->keys_fetched_us ? (gh_now_us() - a->keys_fetched_us) / 1000000 : -1;
+    *n_keys = a->keys ? az_jwks_count(a->keys) : 0;
+    snprintf(last_err, len, "%s", a->last_error);
+    pthread_mutex_unlock(&a->mu);
+    return 0;
+}
+
+/* ---- per connection -------------------------------------------------------- */
+
+void gw_authz_conn_init(struct gw_conn *c)
+{
+    c->az = calloc(1, sizeof(*c->az));
+}
+
+void gw_authz_reset(struct gw_conn *c)
+{
+    if (c->az == NULL) {
+        return;
+    }
+    if (c->az->tok != NULL) {
+        az_token_unref(c->az->tok);
+        c->az->tok = NULL;
+    }
+    memset(&c->az->verdict, 0, sizeof(c->az->verdict));
+    c->az->session_id[0] = '\0';
+    c->az->binding = 0;
+    c->az->policy_version[0] = '\0';
+}
+
+void gw_authz_conn_cleanup(struct gw_conn *c)
+{
+    if (c->az == NULL) {
+        return;
+    }
+    gw_authz_reset(c);
+    free(c->az);
+    c->az = NULL;
+}
+
+enum gh_reason gw_authz_check_cert(struct gw_conn *c)
+{
+    return GH_R_ALLOW; /* certificate blocks: see revocation (sessions/revocation issue) */
+}
+
+int gw_authz_conn_revoked(struct gw_conn *c)
+{
+    return 0;
+}
+
+void gw_authz_worker_notify(struct gw_worker *w)
+{
+    (void)w;
+}
+
+static int query_has_token(const char *target, size_t len)
+{
+    const char *q = memchr(target, '?', len);
+    if (q == NULL) {
+        return 0;
+    }
+    const char *end = target + len;
+    for (const char *p = q + 1; p < end;) {
+        if ((size_t)(end - p) >= 13 && strncmp(p, "access_token=", 13) == 0) {
+            return 1;
+        }
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        if (amp == NULL) {
+            break;
+        }
+        p = amp + 1;
+    }
+    return 0;
+}
+
+static void session_id_of(const struct az_token *t, const struct az_cert_info *ci, char out[33])
+{
+    /* Session = (issuer, subject, certificate): a person or service on one
+     * device (DESIGN.md section 4). */
+    SHA256_CTX h;
+    uint8_t md[32];
+    SHA256_Init(&h);
+    SHA256_Update(&h, t->iss, strlen(t->iss));
+    SHA256_Update(&h, "\n", 1);
+    SHA256_Update(&h, t->sub, strlen(t->sub));
+    SHA256_Update(&h, "\n", 1);
+    SHA256_Update(&h, ci->sha256, 32);
+    SHA256_Final(md, &h);
+    gh_hex(md, 16, out);
+}
+
+enum gh_reason gw_authz_request(struct gw_conn *c, char *extra, size_t extra_len)
+{
+    struct gw_authz_conn *az = c->az;
+    const struct gw_route *route = c->route;
+    struct gw_state *st = c->st;
+    struct gw_server *srv = c->w->srv;
+    if (az == NULL) {
+        return GH_R_INTERNAL;
+    }
+    if (st->policy != NULL) {
+        snprintf(az->policy_version, sizeof(az->policy_version), "%s",
+                 az_policy_version(st->policy));
+    }
+    if (!route->authz) {
+        /* mTLS-only route (explicit config): the certificate is the identity. */
+        snprintf(az->verdict.rule_id, sizeof(az->verdict.rule_id), "mtls-only");
+        az->verdict.decision = GH_ALLOW;
+        return GH_R_ALLOW;
+    }
+    static const char hdr_invalid[] =
+        "WWW-Authenticate: Bearer realm=\"gatehouse\", error=\"invalid_token\"\r\n";
+    if (query_has_token(c->rh.target, c->rh.target_len)) {
+        snprintf(extra, extra_len,
+                 "WWW-Authenticate: Bearer realm=\"gatehouse\", error=\"invalid_request\"\r\n");
+        return GH_R_TOKEN_IN_QUERY;
+    }
+    const char *vals[4];
+    size_t lens[4];
+    int n = c->rh.n_auth < 4 ? c->rh.n_auth : 4;
+    for (int i = 0; i < n; i++) {
+        const struct gw_hdr *h = &c->rh.hdrs[c->rh.auth_idx[i]];
+        vals[i] = c->head + h->val_off;
+        lens[i] = h->val_len;
+    }
+    const char *tok = NULL;
+    size_t tl = 0;
+    enum gh_reason r = az_bearer_extract(vals, lens, c->rh.n_auth, &tok, &tl);
+    if (r != GH_R_ALLOW) {
+        if (r == GH_R_TOKEN_MISSING) {
+            snprintf(extra, extra_len, "WWW-Authenticate: Bearer realm=\"gatehouse\"\r\n");
+        } else if (r == GH_R_TOKEN_MULTIPLE_AUTH) {
+            snprintf(extra, extra_len,
+                     "WWW-Authenticate: Bearer realm=\"gatehouse\", error=\"invalid_request\"\r\n");
+        } else {
+            snprintf(extra, extra_len, "%s", hdr_invalid);
+        }
+        return r;
+    }
+    uint64_t gen = 0;
+    struct az_jwks *keys = srv->authz ? keys_get(srv->authz, &gen) : NULL;
+    uint8_t th[32];
+    SHA256((const uint8_t *)tok, tl, th);
+    int64_t now_s = gh_now_us() / 1000000;
+    struct az_token *t = az_token_cache_get(c->w->token_cache, th, gen, now_s);
+    if (t != NULL) {
+        t = az_token_ref(t);
+    } else {
+        struct gh_err err = {0};
+        r = az_token_verify(&st->issuer, keys, tok, tl, &t, &err);
+        if (r == GH_R_TOKEN_UNKNOWN_KID && srv->authz != NULL) {
+            request_refresh(srv, st->cfg);
+        }
+        if (r != GH_R_ALLOW) {
+            char hp[13];
+            gh_hash_prefix(tok, tl, hp);
+            GH_INFO("conn=%llu token %s refused: %s (%s)", (unsigned long long)c->id, hp,
+                    gh_reason_name(r), err.msg);
+            az_jwks_unref(keys);
+            snprintf(extra, extra_len, "%s", hdr_invalid);
+            return r;
+        }
+        az_token_cache_put(c->w->token_cache, th, gen, t);
+    }
+    az_jwks_unref(keys);
+    az->tok = t; /* our reference until gw_authz_reset */
+    r = az_token_check_time(t, &st->issuer, now_s);
+    if (r != GH_R_ALLOW) {
+        snprintf(extra, extra_len, "%s", hdr_invalid);
+        return r;
+    }
+    if (route->require_binding) {
+        /* RFC 8705 3.1: the token must be bound to THIS connection's certificate. */
+        r = az_token_check_binding(t, c->cert.sha256);
+        if (r != GH_R_ALLOW) {
+            snprintf(extra, extra_len, "%s", hdr_invalid);
+            return r;
+        }
+        az->binding = 1;
+    }
+    session_id_of(t, &c->cert, az->session_id);
+    if (st->policy == NULL) {
+        return GH_R_POLICY_NO_MATCH;
+    }
+    /* The policy sees the whole path, never a truncated one: terminate it in
+     * place (the byte after the path is '?' or the SP before the version)
+     * and restore it after evaluation. */
+    char *path_end = (char *)c->rh.target + c->path_len;
+    char saved = *path_end;
+    *path_end = '\0';
+    struct az_identity id = {.cert = &c->cert, .token = t};
+    struct az_request_info req = {
+        .route_id = route->id,
+        .method = c->rh.method,
+        .path = c->rh.target,
+        .client = (const struct sockaddr *)&c->peer,
+        .now_s = now_s,
+    };
+    az_policy_eval(st->policy, &id, &req, &az->verdict, NULL, 0);
+    *path_end = saved;
+    if (az->verdict.decision != GH_ALLOW) {
+        snprintf(extra, extra_len,
+                 "WWW-Authenticate: Bearer realm=\"gatehouse\", error=\"insufficient_scope\"\r\n");
+        return az->verdict.reason == GH_R_ALLOW ? GH_R_POLICY_NO_MATCH : az->verdict.reason;
+    }
+    return GH_R_ALLOW;
+}
+
+int gw_authz_strips(struct gw_conn *c, const char *name, size_t len)
+{
+    /* The bearer token stays at the gateway: upstreams get the signed
+     * assertion instead, so an internal app never holds a replayable token. */
+    return c->route != NULL && c->route->authz && len == 13 &&
+           strncasecmp(name, "authorization", 13) == 0;
+}
+
+static void add_safe(struct evbuffer *b, const char *name, const char *v)
+{
+    evbuffer_add(b, name, strlen(name));
+    evbuffer_add(b, ": ", 2);
+    for (const char *p = v; *p; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch >= 0x20 && ch != 0x7f) {
+            evbuffer_add(b, p, 1);
+        }
+    }
+    evbuffer_add(b, "\r\n", 2);
+}
+
+void gw_authz_add_headers(struct gw_conn *c, struct evbuffer *b)
+{
+    struct gw_authz_conn *az = c->az;
+    const struct az_token *t = az ? az->tok : NULL;
+    add_safe(b, "X-Gatehouse-Cert-Thumbprint", c->cert.thumbprint_b64u);
+    add_safe(b, "X-Gatehouse-Cert-Subject", c->cert.subject);
+    if (t != NULL) {
+        add_safe(b, "X-Gatehouse-User", t->sub);
+        if (t->email[0]) {
+            add_safe(b, "X-Gatehouse-Email", t->email);
+        }
+        char groups[1024];
+        size_t off = 0;
+        groups[0] = '\0';
+        for (int i = 0; i < t->n_groups && off < sizeof(groups) - 2; i++) {
+            int k = snprintf(groups + off, sizeof(groups) - off, "%s%s", i ? "," : "",
+                             t->groups[i]);
+            if (k < 0) {
+                break;
+            }
+            off += (size_t)k;
+        }
+        if (off >= sizeof(groups)) {
+            groups[sizeof(groups) - 1] = '\0';
+        }
+        add_safe(b, "X-Gatehouse-Groups", groups);
+        add_safe(b, "X-Gatehouse-Session", az->session_id);
+    }
+    struct gw_authz *a = c->w->srv->authz;
+    if (a == NULL || a->signer == NULL || az == NULL) {
+        return;
+    }
+    int64_t now = gh_now_us() / 1000000;
+    int ttl = c->st->cfg->assertion_ttl_s > 0 ? c->st->cfg->assertion_ttl_s : 60;
+    int same_tok = t != NULL ? (az->assert_has_tok && memcmp(az->assert_tok, t->token_sha256, 32) == 0)
+                             : !az->assert_has_tok;
+    if (!same_tok || az->assert_route != c->route_idx || az->assert_exp - now < ttl / 2 ||
+        az->assertion[0] == '\0') {
+        const char *iss = c->st->cfg->server_name ? c->st->cfg->server_name : "gatehouse";
+        if (az_assertion_sign(a->signer, c->route->id, iss, t, c->cert.thumbprint_b64u,
+                              az->binding, az->session_id, now, ttl, az->assertion,
+                              sizeof(az->assertion)) != 0) {
+            az->assertion[0] = '\0';
+            return;
+        }
+        az->assert_has_tok = t != NULL;
+        if (t != NULL) {
+            memcpy(az->assert_tok, t->token_sha256, 32);
+        }
+        az->assert_route = c->route_idx;
+        az->assert_exp = now + ttl;
+    }
+    add_safe(b, "X-Gatehouse-Assertion", az->assertion);
+}
+
+void gw_authz_fill_row(struct gw_conn *c, struct db_decision *d)
+{
+    struct gw_authz_conn *az = c->az;
+    if (az == NULL) {
+        return;
+    }
+    if (az->tok != NULL) {
+        snprintf(d->token_sub, sizeof(d->token_sub), "%.*s", (int)sizeof(d->token_sub) - 1,
+                 az->tok->sub);
+        snprintf(d->token_iss, sizeof(d->token_iss), "%.*s", (int)sizeof(d->token_iss) - 1,
+                 az->tok->iss);
+        snprintf(d->token_jti, sizeof(d->token_jti), "%.*s", (int)sizeof(d->token_jti) - 1,
+                 az->tok->jti);
+    }
+    snprintf(d->session_id, sizeof(d->session_id), "%s", az->session_id);
+    snprintf(d->rule_id, sizeof(d->rule_id), "%s", az->verdict.rule_id);
+    snprintf(d->policy_version, sizeof(d->policy_version), "%s", az->policy_version);
+}

@@ -1,0 +1,137 @@
+/*
+ * worker.c: one worker thread = one event_base + one SO_REUSEPORT listener
+ * (DESIGN.md section 3). The kernel spreads new connections across the
+ * workers' listeners; a connection then never leaves its worker, so the
+ * request path needs no locks. Other threads reach a worker only through
+ * its mailbox: they push under w->mu and event_active() the notify event.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include "gateway/authz_glue.h"
+#include "gateway/base/log.h"
+#include "gateway/gateway.h"
+#include "gateway/proxy_internal.h"
+
+static void accept_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_worker *w = arg;
+    for (int i = 0; i < 64; i++) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        int cfd = accept4(fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (cfd < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+                GH_WARN("worker %d accept: %s", w->id, strerror(errno));
+            }
+            return;
+        }
+        if (w->draining) {
+            close(cfd);
+            continue;
+        }
+        gw_conn_accept(w, cfd, (struct sockaddr *)&ss, sl);
+    }
+}
+
+static void notify_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_worker *w = arg;
+    gw_conn_commit_done(w);
+    pthread_mutex_lock(&w->mu);
+    int drain = w->wake_drain;
+    pthread_mutex_unlock(&w->mu);
+    /* pick up a new snapshot if the control thread swapped one in */
+    struct gw_state *cur = gw_server_state(w->srv);
+    if (cur != w->state) {
+        gw_state_unref(w->state);
+        w->state = cur;
+    } else {
+        gw_state_unref(cur);
+    }
+    gw_authz_worker_notify(w);
+    if (drain && !w->draining) {
+        if (w->accept_ev) {
+            event_del(w->accept_ev);
+        }
+        gw_worker_drain(w);
+    }
+    if (w->draining && w->conns == NULL) {
+        event_base_loopexit(w->base, NULL);
+    }
+}
+
+static void reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_worker *w = arg;
+    gw_conn_reap(w);
+    if (w->draining && w->conns == NULL) {
+        event_base_loopexit(w->base, NULL);
+    }
+}
+
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_worker *w = arg;
+    if (w->draining && w->conns == NULL) {
+        event_base_loopexit(w->base, NULL);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct gw_worker *w = arg;
+    event_base_dispatch(w->base);
+    /* drained or deadline passed: close whatever is left */
+    while (w->conns != NULL) {
+        gw_conn_close_reason(w->conns, "shutdown");
+    }
+    gw_upstream_pool_flush(w);
+    gw_conn_commit_done(w);
+    gw_conn_reap(w);
+    return NULL;
+}
+
+void gw_worker_wake(struct gw_worker *w)
+{
+    if (w->notify_ev != NULL) {
+        event_active(w->notify_ev, EV_READ, 0);
+    }
+}
+
+int gw_worker_start(struct gw_worker *w, struct gw_server *srv, int id, int listen_fd,
+                    struct gh_err *err)
+{
+    w->id = id;
+    w->srv = srv;
+    w->listen_fd = listen_fd;
+    pthread_mutex_init(&w->mu, NULL);
+    w->state = gw_server_state(srv);
+    w->idle_gen = w->state->generation;
+    w->base = event_base_new();
+    if (w->base == NULL) {
+        return gh_err_set(err, GH_R_INTERNAL, "event_base_new failed");
+    }
+    w->accept_ev = event_new(w->base, listen_fd, EV_READ | EV_PERSIST, accept_cb, w);
+    w->notify_ev = event_new(w->base, -1, 0, notify_cb, w);
+    w->reap_ev = event_new(w->base, -1, 0, reap_cb, w);
+    w->tick_ev = event_new(w->base, -1, EV_PERSIST, tick_cb, w);
+    w->token_cache = az_token_cache_new(4096);
+    if (w->accept_ev == NULL || w->notify_ev == NULL || w->reap_ev == NULL ||
+        w->tick_ev == NULL || w->token_cache == NULL) {
+        return gh_err_set(err, GH_R_INTERNAL, "worker %d: out of memory", id);
+    }
+    struct timeval one = {1, 0};
+    event_add(w->accept_ev, NULL);
+    event_add(w->tick_ev, &one);
+    if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+        return gh_err_set(err, GH_R_INTERNAL, "worker %d: pthread_create failed", id);
+    }
+    return 0;
+}

@@ -1,0 +1,451 @@
+/*
+ * test_db_log.c: the writer thread -- rows land with every field, strict
+ * callbacks run only after COMMIT, a full queue refuses with OVERLOADED, the
+ * async window bounds the commit delay, NOOP writes nothing, a concurrent
+ * reader does not block the writer, and a second writer is locked out.
+ */
+#include "test_db_util.h"
+
+static char dbp[300];
+
+static int setup(void **state)
+{
+    tdir_make();
+    tpath(dbp, sizeof(dbp), "log.db");
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    tdir_remove();
+    return 0;
+}
+
+struct collect {
+    int n;
+    int64_t ids[64];
+    struct db_decision rows[64];
+};
+
+static int collect_cb(void *arg, int64_t id, const struct db_decision *d)
+{
+    struct collect *c = arg;
+    if (c->n < 64) {
+        c->ids[c->n] = id;
+        c->rows[c->n] = *d;
+        c->n++;
+    }
+    return 0;
+}
+
+static void assert_row_equal(const struct db_decision *a, const struct db_decision *b)
+{
+    assert_int_equal(a->ts_us, b->ts_us);
+    assert_int_equal(a->worker, b->worker);
+    assert_int_equal(a->conn_id, b->conn_id);
+    assert_int_equal(a->request_id, b->request_id);
+    assert_string_equal(a->session_id, b->session_id);
+    assert_string_equal(a->client_addr, b->client_addr);
+    assert_int_equal(a->client_port, b->client_port);
+    assert_string_equal(a->cert_thumb, b->cert_thumb);
+    assert_string_equal(a->cert_subject, b->cert_subject);
+    assert_string_equal(a->token_sub, b->token_sub);
+    assert_string_equal(a->token_iss, b->token_iss);
+    assert_string_equal(a->token_jti, b->token_jti);
+    assert_string_equal(a->route, b->route);
+    assert_string_equal(a->method, b->method);
+    assert_string_equal(a->host, b->host);
+    assert_string_equal(a->path, b->path);
+    assert_int_equal(a->decision, b->decision);
+    assert_int_equal(a->reason, b->reason);
+    assert_string_equal(a->rule_id, b->rule_id);
+    assert_string_equal(a->policy_version, b->policy_version);
+    assert_int_equal(a->status, b->status);
+    assert_int_equal(a->bytes_in, b->bytes_in);
+    assert_int_equal(a->bytes_out, b->bytes_out);
+    assert_int_equal(a->latency_us, b->latency_us);
+    assert_string_equal(a->detail, b->detail);
+}
+
+static void append_n_rows_all_fields(void **state)
+{
+    struct gh_err err = {0};
+    struct db_log_opts o = {.path = dbp, .mode = DB_STRICT};
+    struct db_log *l = db_log_open(&o, &err);
+    assert_non_null(l);
+    struct cb_count c = {0};
+    enum { N = 50 };
+    for (int i = 0; i < N; i++) {
+        struct db_decision d;
+        make_row(&d, i);
+        assert_int_equal(db_log_append(l, &d, count_cb, &c, &err), 0);
+    }
+    db_log_close(l);
+    assert_int_equal(atomic_load(&c.ok), N);
+    assert_int_equal(atomic_load(&c.fail), 0);
+    assert_int_equal(sql_int(dbp, "SELECT count(*) FROM decisions"), N);
+    assert_int_equal(sql_int(dbp, "SELECT min(id) FROM decisions"), 1);
+    assert_int_equal(sql_int(dbp, "SELECT max(id) FROM decisions"), N);
+    /* Stored as names, readable by auditors without the enum. */
+    assert_int_equal(sql_int(dbp, "SELECT count(*) FROM decisions WHERE decision='deny' AND "
+                                  "reason='policy_deny' AND status=403"),
+                     17);
+
+    struct collect got = {0};
+    struct db_query q = {.decision = -1, .oldest_first = 1, .limit = 64};
+    assert_int_equal(db_decisions_query(dbp, &q, collect_cb, &got, &err), 0);
+    assert_int_equal(got.n, N);
+    for (int i = 0; i < N; i++) {
+        struct db_decision want;
+        make_row(&want, i);
+        assert_int_equal(got.ids[i], i + 1);
+        assert_row_equal(&got.rows[i], &want);
+    }
+    struct db_audit_result r;
+    assert_int_equal(db_audit_verify(dbp, &r, &err), 0);
+    assert_int_equal(r.checked, N);
+}
+
+static void unterminated_and_maximal_fields(void **state)
+{
+    /* A producer that fills a field to the brim without a NUL must not make
+     * the writer read into the next field. */
+    struct gh_err err = {0};
+    struct db_log_opts o = {.path = dbp, .mode = DB_STRICT};
+    struct db_log *l = db_log_open(&o, &err);
+    assert_non_null(l);
+    struct db_decision d;
+    make_row(&d, 1);
+    memset(d.path, 'p', sizeof(d.path));
+    memset(d.detail, 'd', sizeof(d.detail));
+    memset(d.session_id, 's', sizeof(d.session_id));
+    d.reason = (enum gh_reason)9999; /* out of range: stored as "unknown" */
+    d.decision = (enum gh_decision)7; /* not an explicit allow: a deny */
+    assert_int_equal(db_log_append(l, &d, NULL, NULL, &err), 0);
+    db_log_close(l);
+    assert_int_equal(sql_int(dbp, "SELECT length(path) FROM decisions"), sizeof(d.path) - 1);
+    assert_int_equal(sql_int(dbp, "SELECT length(detail) FROM decisions"), sizeof(d.detail) - 1);
+    assert_int_equal(sql_int(dbp, "SELECT length(session_id) FROM decisions"), 32);
+    assert_int_equal(sql_int(dbp, "SELECT count(*) FROM decisions WHERE reason='unknown' AND "
+                                  "decision='deny'"),
+                     1);
+    struct db_audit_result r;
+    assert_int_equal(db_audit_verify(dbp, &r, &err), 0);
+}
+
+/* In the callback, the row must already be visible to another connection. */
+struct visible_ctx {
+    int64_t want_id;
+    atomic_int seen, missing;
+};
+
+static int count_rows_cb(void *arg, int64_t id, const struct db_decision *d)
+{
+    (*(int *)arg)++;
+    return 0;
+}
+
+static void visible_cb(void *arg, int ok)
+{
+    struct visible_ctx *v = arg;
+    struct gh_err err = {0};
+    int n = 0;
+    struct db_query q = {.decision = -1, .after_id = v->want_id - 1, .limit = 1,
+                         .oldest_first = 1};
+    if (ok && db_decisions_query(dbp, &q, count_rows_cb, &n, &err) == 0 && n == 1) {
+        atomic_fetch_add(&v->seen, 1);
+    } else {
+        atomic_fetch_add(&v->missing, 1);
+    }
+}
+
+static void strict_callback_after_commit(void **state)
+{
+    struct gh_err err = {0};
+    struct db_log_opts o = {.path = dbp, .mode = DB_STRICT, .max_batch = 4};
+    struct db_log *l = db_log_open(&o, &err);
+    assert_non_null(l);
+    enum { N = 20 };
+    struct visible_ctx v[N];
+    memset(v, 0, sizeof(v));
+    for (int i = 0; i < N; i++) {
+        struct db_decision d;
+        make_row(&d, i);
+        v[i].want_id = i + 1; /* ids are assigned in append order */
+        assert_int_equal(db_log_append(l, &d, visible_cb, &v[i], &err), 0);
+    }
+    db_log_close(l);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(atomic_load(&v[i].seen), 1);
+        assert_int_equal(atomic_load(&v[i].missing), 0);
+    }
+}
+
+/* Another connection holds the write lock: the writer is stuck, the queue
+ * fills, and the next append is refused -- counted, never dropped. */
+static void queue_full_overloaded(void **state)
+{
+    struct gh_err err = {0};
+    assert_int_equal(db_migrate(dbp, &err), 0);
+    sqlite3 *blocker = NULL;
+    assert_int_equal(sqlite3_open(dbp, &blocker), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(blocker, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+
+    struct db_log_opts o = {.path = dbp, .mode = DB_STRICT, .queue_size = 4,
+                            .busy_timeout_ms = 20000};
+    struct db_log *l = db_log_open(&o, &err);
+    assert_non_null(l);
+    struct cb_count c = {0};
+    struct db_decision d;
+    for (int i = 0; i < 4; i++) {
+        make_row(&d, i);
+        assert_int_equal(db_log_append(l, &d, count_cb, &c, &err), 0);
+    }
+    make_row(&d, 4);
+    assert_int_equal(db_log_append(l, &d, count_cb, &c, &err), -1);
+    assert_int_equal(err.reason, GH_R_OVERLOADED);
+    assert_int_equal(db_log_append(l, &d, count_cb, &c, &err), -1);
+    struct db_log_stats st;
+    db_log_stats(l, &st);
+    assert_int_equal(st.queued, 4);
+    assert_int_equal(st.rejected, 2);
+    assert_int_equal(st.queue_depth, 4);
+    assert_int_equal(st.queue_size, 4);
+    assert_int_equal(st.committed, 0);
+    assert_int_equal(atomic_load(&c.ok), 0);
+
+    assert_int_equal(sqlite3_exec(blocker, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(blocker);
+    db_log_close(l);
+    assert_int_equal(atomic_load(&c.ok), 4);
+    assert_int_equal(sql_int(dbp, "SELECT count(*) FROM decisions"), 4);
+}
+
+static int committed_1(void *arg)
+{
+    struct db_log_stats st;
+    db_log_stats(arg, &st);
+    return st.committed >= 1;
+}
+
+static void async_window(void **state)
+{
+    struct gh_err err = {0};
+    struct db_log_opts o = {.path = dbp, .mode = DB_ASYNC, .async_window_ms = 300};
+    struct db_log *l = db_log_open(&o, &err);
+    assert_non_null(l);
+    struct db_decision d;
+    make_row(&d, 0);
+    int64_t t0 = gh_mono_us();
+    assert_int_equal(db_log_append(l, &d, NULL, NULL, &err), 0);
+    usleep(50000);
+    struct db_log_stats st;
+    db_log_stats(l, &st);
+    /* Held back for the window (a bigger batch), at risk meanwhile. */
+    assert_int_equal(st.committed, 0);
+    assert_int_equal(st.at_risk, 1);
+    assert_int_equal(sql_int(dbp, "SELECT count(*) FROM decisions"), 0);
+    assert_true(wait_for(committed_1, l, 5000));
+    int64_t dt = gh_mono_us() - t0;
+    assert_true(dt >= 300000);
+    assert_true(dt < 3000000);
+    assert_int_equal(sql_int(dbp, "SELECT count(*) FROM decisions"), 1);
+    db_log_stats(l, &st);
+    assert_int_equal(st.at_risk, 0);
+    db_log_close(l);
+}
+
+static void async_full_batch_commits_early_and_close_flushes(void **state)
+{
+    struct gh_err err = {0};
+    struct db_log_opts o = {.path = dbp, .mode = DB_ASYNC, .async_window_ms = 60000,
+                            .max_batch = 4};
+    struct db_log *l = db_log_open(&o, &err);
+    assert_non_null(l);
+    struct db_decision d;
+    for (int i = 0; i < 4; i++) {
+        make_row(&d, i);
+        assert_int_equal(db_log_append(l, &d, NULL, NULL, &err), 0);
+    }
+    assert_true(wait_for(committed_1, l, 5000));
+    make_row(&d, 4);
+    assert_int_equal(db_log_append(l, &d, NULL, NULL, &err), 0);
+    int64_t t0 = gh_mono_us();
+    db_log_close(l); /* must not wait out the 60 s window */
+    assert_true(gh_mono_us() - t0 < 5000000);
+    assert_int_equal(sql_int(dbp, "SELECT count(*) FROM decisions"), 5);
+}
+
+static void noop_mode_writes_nothing(void **state)
+{
+    struct gh_err err = {0};
+    struct db_log_opts o = {.path = dbp, .mode = DB_NOOP};
+    struct db_log *l = db_log_open(&o, &err);
+    assert_non_null(l);
+    struct cb_count c = {0};
+    struct db_decision d;
+    for (int i = 0; i < 100; i++) {
+        make_row(&d, i);
+        assert_int_equal(db_log_append(l, &d, count_cb, &c, &err), 0);
+    }
+    db_log_close(l);
+    assert_int_equal(atomic_load(&c.ok), 100);
+    assert_int_equal(access(dbp, F_OK), -1);
+    o.path = NULL; /* NOOP needs no path */
+    l = db_log_open(&o, &err);
+    assert_non_null(l);
+    assert_int_equal(db_log_test_set_max_pages(l, 10), -1);
+    db_log_close(l);
+}
+
+static void second_writer_locked_out(void **state)
+{
+    struct gh_err err = {0};
+    struct db_log_opts o = {.path = dbp, .mode = DB_STRICT};
+    struct db_log *l = db_log_open(&o, &err);
+    assert_non_null(l);
+    struct db_log *l2 = db_log_open(&o, &err);
+    assert_null(l2);
+    assert_non_null(strstr(err.msg, "already open"));
+    db_log_close(l);
+    l2 = db_log_open(&o, &err);
+    assert_non_null(l2);
+    db_log_close(l2);
+    db_log_close(NULL);
+}
+
+static void bad_options(void **state)
+{
+    struct gh_err err = {0};
+    struct db_log_opts o = {.path = NULL, .mode = DB_STRICT};
+    assert_null(db_log_open(&o, &err));
+    assert_null(db_log_open(NULL, &err));
+    o.path = dbp;
+    o.mode = (enum db_mode)7;
+    assert_null(db_log_open(&o, &err));
+    struct db_decision d;
+    make_row(&d, 0);
+    assert_int_equal(db_log_append(NULL, &d, NULL, NULL, &err), -1);
+    assert_int_equal(err.reason, GH_R_LOG_UNAVAILABLE);
+}
+
+/* A reader holding a read transaction (a snapshot) does not stop commits. */
+static void reader_does_not_block_writer(void **state)
+{
+    struct gh_err err = {0};
+    struct db_log_opts o = {.path = dbp, .mode = DB_STRICT};
+    struct db_log *l = db_log_open(&o, &err);
+    assert_non_null(l);
+    struct cb_count c = {0};
+    struct db_decision d;
+    make_row(&d, 0);
+    assert_int_equal(db_log_append(l, &d, count_cb, &c, &err), 0);
+
+    sqlite3 *rd = NULL;
+    sqlite3_stmt *st = NULL;
+    struct db_log_stats s;
+    do {
+        usleep(1000);
+        db_log_stats(l, &s);
+    } while (s.committed < 1);
+    assert_int_equal(sqlite3_open_v2(dbp, &rd, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(rd, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(rd, "SELECT count(*) FROM decisions", -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 1);
+    sqlite3_reset(st);
+
+    int64_t t0 = gh_mono_us();
+    for (int i = 1; i <= 200; i++) {
+        make_row(&d, i);
+        assert_int_equal(db_log_append(l, &d, count_cb, &c, &err), 0);
+    }
+    while (atomic_load(&c.ok) < 201 && gh_mono_us() - t0 < 10000000) {
+        usleep(1000);
+    }
+    assert_int_equal(atomic_load(&c.ok), 201);
+    assert_true(gh_mono_us() - t0 < 10000000);
+    /* The reader still sees its snapshot... */
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 1);
+    sqlite3_reset(st);
+    assert_int_equal(sqlite3_exec(rd, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    /* ...and the new state after it ends its transaction. */
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 201);
+    sqlite3_finalize(st);
+    sqlite3_close(rd);
+    db_log_close(l);
+}
+
+static void checkpoints_every_n(void **state)
+{
+    struct gh_err err = {0};
+    struct db_log_opts o = {.path = dbp, .mode = DB_STRICT, .checkpoint_every = 10};
+    struct db_log *l = db_log_open(&o, &err);
+    assert_non_null(l);
+    struct db_decision d;
+    for (int i = 0; i < 35; i++) {
+        make_row(&d, i);
+        assert_int_equal(db_log_append(l, &d, NULL, NULL, &err), 0);
+    }
+    db_log_close(l);
+    /* 10, 20, 30 and the shutdown checkpoint at 35. */
+    assert_int_equal(sql_int(dbp, "SELECT count(*) FROM chain_checkpoints"), 4);
+    assert_int_equal(sql_int(dbp, "SELECT group_concat(row_id) = '10,20,30,35' FROM "
+                                  "(SELECT row_id FROM chain_checkpoints ORDER BY row_id)"),
+                     1);
+    assert_int_equal(sql_int(dbp, "SELECT count(*) FROM chain_checkpoints c JOIN decisions d ON "
+                                  "d.id = c.row_id AND d.row_hash = c.row_hash"),
+                     4);
+    /* Reopen: ids continue, the chain continues. */
+    l = db_log_open(&o, &err);
+    assert_non_null(l);
+    make_row(&d, 99);
+    assert_int_equal(db_log_append(l, &d, NULL, NULL, &err), 0);
+    db_log_close(l);
+    assert_int_equal(sql_int(dbp, "SELECT max(id) FROM decisions"), 36);
+    assert_int_equal(sql_int(dbp, "SELECT a.row_hash = b.prev_hash FROM decisions a, decisions b "
+                                  "WHERE a.id = 35 AND b.id = 36"),
+                     1);
+    struct db_audit_result r;
+    assert_int_equal(db_audit_verify(dbp, &r, &err), 0);
+    assert_int_equal(r.checked, 36);
+    assert_int_equal(r.checkpoints, 5);
+}
+
+static void update_is_refused_by_trigger(void **state)
+{
+    struct gh_err err = {0};
+    struct db_log_opts o = {.path = dbp, .mode = DB_STRICT};
+    struct db_log *l = db_log_open(&o, &err);
+    assert_non_null(l);
+    struct db_decision d;
+    make_row(&d, 0);
+    assert_int_equal(db_log_append(l, &d, NULL, NULL, &err), 0);
+    db_log_close(l);
+    assert_int_equal(d.status, 403);
+    assert_int_not_equal(sql_exec(dbp, "UPDATE decisions SET status = 200"), SQLITE_OK);
+    assert_int_equal(sql_int(dbp, "SELECT status FROM decisions"), 403);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(append_n_rows_all_fields, setup, teardown),
+        cmocka_unit_test_setup_teardown(unterminated_and_maximal_fields, setup, teardown),
+        cmocka_unit_test_setup_teardown(strict_callback_after_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(queue_full_overloaded, setup, teardown),
+        cmocka_unit_test_setup_teardown(async_window, setup, teardown),
+        cmocka_unit_test_setup_teardown(async_full_batch_commits_early_and_close_flushes, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(noop_mode_writes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(second_writer_locked_out, setup, teardown),
+        cmocka_unit_test_setup_teardown(bad_options, setup, teardown),
+        cmocka_unit_test_setup_teardown(reader_does_not_block_writer, setup, teardown),
+        cmocka_unit_test_setup_teardown(checkpoints_every_n, setup, teardown),
+        cmocka_unit_test_setup_teardown(update_is_refused_by_trigger, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
