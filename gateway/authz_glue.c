@@ -27,6 +27,7 @@
 
 #include "authz/assertion.h"
 #include "authz/jwks.h"
+#include "authz/logout.h"
 #include "authz/policy.h"
 #include "authz/token.h"
 #include "gateway/base/log.h"
@@ -34,6 +35,7 @@
 #include "gateway/gateway.h"
 #include "gateway/httpc.h"
 #include "gateway/proxy_internal.h"
+#include "gateway/session.h"
 
 struct gw_authz {
     pthread_mutex_t mu;
@@ -53,6 +55,11 @@ struct gw_authz {
 };
 
 struct gw_authz_conn {
+    /* identity of the connection, kept across its requests so a revocation
+     * can find and close it while it idles between requests */
+    char conn_session[33];
+    char conn_sub[256];
+    char conn_jti[128];
     struct az_token *tok;      /* reference for the current request */
     struct az_verdict verdict;
     char session_id[33];
@@ -298,8 +305,6 @@ const char *gw_authz_assertion_jwks(struct gw_server *srv)
 }
 
 int gw_authz_key_status(struct gw_server *srv, int64_t *age_s, size_t *n_keys, char *last_err,
-                        size_t len);
-int gw_authz_key_status(struct gw_server *srv, int64_t *age_s, size_t *n_keys, char *last_err,
                         size_t len)
 {
     struct gw_authz *a = srv->authz;
@@ -342,23 +347,64 @@ void gw_authz_conn_cleanup(struct gw_conn *c)
         return;
     }
     gw_authz_reset(c);
+    if (c->w->srv->sessions != NULL && c->az->conn_session[0] != '\0') {
+        gw_sessions_conn(c->w->srv->sessions, c->az->conn_session, -1);
+    }
     free(c->az);
     c->az = NULL;
 }
 
 enum gh_reason gw_authz_check_cert(struct gw_conn *c)
 {
-    return GH_R_ALLOW; /* certificate blocks: see revocation (sessions/revocation issue) */
+    /* A blocked device is refused at the handshake, whatever token it holds. */
+    return gw_revset_check_cert(c->w->revset, c->cert.thumbprint_hex, gh_now_us());
+}
+
+static enum gh_reason conn_revocation(struct gw_conn *c, const struct gw_revset *r)
+{
+    if (c->az == NULL || !c->has_cert) {
+        return GH_R_ALLOW;
+    }
+    return gw_revset_check(r, c->az->conn_session, c->az->conn_sub, c->az->conn_jti,
+                           c->cert.thumbprint_hex, gh_now_us());
 }
 
 int gw_authz_conn_revoked(struct gw_conn *c)
 {
-    return 0;
+    return conn_revocation(c, c->w->revset) != GH_R_ALLOW;
 }
 
+/* Mailbox: a new revocation snapshot. Close every live connection it
+ * covers, now -- not at its next request -- then acknowledge. */
 void gw_authz_worker_notify(struct gw_worker *w)
 {
-    (void)w;
+    struct gw_server *srv = w->srv;
+    pthread_mutex_lock(&srv->rev_mu);
+    struct gw_revset *cur = srv->revset;
+    if (cur == NULL || (w->revset != NULL && gw_revset_gen(w->revset) == gw_revset_gen(cur))) {
+        pthread_mutex_unlock(&srv->rev_mu);
+        return;
+    }
+    gw_revset_ref(cur);
+    pthread_mutex_unlock(&srv->rev_mu);
+    gw_revset_unref(w->revset);
+    w->revset = cur;
+    uint64_t closed = 0;
+    struct gw_conn *c = w->conns;
+    while (c != NULL) {
+        struct gw_conn *next = c->next;
+        enum gh_reason r = conn_revocation(c, cur);
+        if (r != GH_R_ALLOW) {
+            gw_conn_revoke_close(c, r);
+            closed++;
+        }
+        c = next;
+    }
+    pthread_mutex_lock(&srv->rev_mu);
+    srv->rev_closed += closed;
+    w->rev_applied = gw_revset_gen(cur);
+    pthread_cond_broadcast(&srv->rev_cv);
+    pthread_mutex_unlock(&srv->rev_mu);
 }
 
 static int query_has_token(const char *target, size_t len)
@@ -412,6 +458,10 @@ enum gh_reason gw_authz_request(struct gw_conn *c, char *extra, size_t extra_len
     }
     if (!route->authz) {
         /* mTLS-only route (explicit config): the certificate is the identity. */
+        enum gh_reason br = gw_revset_check_cert(c->w->revset, c->cert.thumbprint_hex, gh_now_us());
+        if (br != GH_R_ALLOW) {
+            return br;
+        }
         snprintf(az->verdict.rule_id, sizeof(az->verdict.rule_id), "mtls-only");
         az->verdict.decision = GH_ALLOW;
         return GH_R_ALLOW;
@@ -486,7 +536,34 @@ enum gh_reason gw_authz_request(struct gw_conn *c, char *extra, size_t extra_len
         }
         az->binding = 1;
     }
-    session_id_of(t, &c->cert, az->session_id);
+    if (srv->sessions != NULL) {
+        char prev[33];
+        memcpy(prev, az->conn_session, sizeof(prev));
+        int newbind = 0;
+        r = gw_sessions_touch(srv->sessions, t, c->cert.sha256, c->cert.thumbprint_hex,
+                              c->cert.subject, c->peer_ip, gh_now_us(), c->bytes_in_req,
+                              az->conn_session, &newbind);
+        if (r != GH_R_ALLOW) {
+            snprintf(extra, extra_len, "%s", hdr_invalid);
+            return r;
+        }
+        if (newbind && prev[0] != '\0') {
+            gw_sessions_conn(srv->sessions, prev, -1);
+        }
+        memcpy(az->session_id, az->conn_session, sizeof(az->session_id));
+    } else {
+        session_id_of(t, &c->cert, az->session_id);
+    }
+    snprintf(az->conn_sub, sizeof(az->conn_sub), "%.*s", (int)sizeof(az->conn_sub) - 1, t->sub);
+    snprintf(az->conn_jti, sizeof(az->conn_jti), "%.*s", (int)sizeof(az->conn_jti) - 1, t->jti);
+    /* Revocations: session, subject (locked user), certificate (blocked
+     * device), token jti -- every request, against this worker's snapshot. */
+    r = gw_revset_check(c->w->revset, az->session_id, t->sub, t->jti, c->cert.thumbprint_hex,
+                        gh_now_us());
+    if (r != GH_R_ALLOW) {
+        snprintf(extra, extra_len, "%s", hdr_invalid);
+        return r;
+    }
     if (st->policy == NULL) {
         return GH_R_POLICY_NO_MATCH;
     }
@@ -607,4 +684,20 @@ void gw_authz_fill_row(struct gw_conn *c, struct db_decision *d)
     snprintf(d->session_id, sizeof(d->session_id), "%s", az->session_id);
     snprintf(d->rule_id, sizeof(d->rule_id), "%s", az->verdict.rule_id);
     snprintf(d->policy_version, sizeof(d->policy_version), "%s", az->policy_version);
+}
+
+enum gh_reason gw_authz_logout_verify(struct gw_conn *c, const char *tok, size_t len,
+                                      struct az_logout *out, struct gh_err *err)
+{
+    struct gw_server *srv = c->w->srv;
+    if (srv->authz == NULL || !c->st->cfg->has_issuer) {
+        gh_err_set(err, GH_R_LOGOUT_INVALID, "no issuer configured");
+        return GH_R_LOGOUT_INVALID;
+    }
+    uint64_t gen;
+    struct az_jwks *keys = keys_get(srv->authz, &gen);
+    enum gh_reason r =
+        az_logout_verify(&c->st->issuer, keys, tok, len, gh_now_us() / 1000000, out, err);
+    az_jwks_unref(keys);
+    return r;
 }

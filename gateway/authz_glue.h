@@ -50,6 +50,17 @@ int gw_authz_conn_revoked(struct gw_conn *c);
 /* Worker mailbox hook: apply revocations to live connections. */
 void gw_authz_worker_notify(struct gw_worker *w);
 
+/* Issuer key status for stats: age of the key set in seconds (-1 if never
+ * fetched in this process), number of keys, last fetch error. -1 when the
+ * gateway has no issuer. */
+int gw_authz_key_status(struct gw_server *srv, int64_t *age_s, size_t *n_keys, char *last_err,
+                        size_t len);
+
+struct az_logout;
+/* Verify a back-channel logout_token with the current issuer keys. */
+enum gh_reason gw_authz_logout_verify(struct gw_conn *c, const char *tok, size_t len,
+                                      struct az_logout *out, struct gh_err *err);
+
 /* Public JWKS of the gateway's assertion key (for /.well-known/gatehouse/jwks.json). */
 const char *gw_authz_assertion_jwks(struct gw_server *srv);
 

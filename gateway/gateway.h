@@ -32,6 +32,10 @@
 struct gw_conn;
 struct gw_upconn;
 struct gw_authz;
+struct gw_sessions;
+struct gw_revset;
+struct gw_admin;
+struct gw_logout_req;
 
 /* Resolved per-route runtime: the upstream address (resolved on the control
  * thread, never on a worker) and its TLS client context. */
@@ -89,6 +93,8 @@ struct gw_worker {
     uint64_t next_conn;
     int draining;
     struct az_token_cache *token_cache;
+    struct gw_revset *revset;  /* this worker's reference to the revocation snapshot */
+    uint64_t rev_applied;      /* generation applied to live connections (under srv->rev_mu) */
     uint8_t scratch[65536]; /* read buffer for this worker's thread */
 };
 
@@ -99,6 +105,17 @@ struct gw_server {
     struct gw_tls_server *tls;
     struct db_log *log;
     struct gw_authz *authz; /* issuer keys & refresher; NULL when no issuer */
+    struct gw_sessions *sessions;
+    pthread_mutex_t rev_mu;  /* guards revset, rev_gen, rev_closed, workers' rev_applied */
+    pthread_cond_t rev_cv;
+    struct gw_revset *revset;
+    uint64_t rev_gen;
+    uint64_t rev_closed;
+    struct gw_admin *admin;
+    double req_rate;         /* requests/s over the last control tick */
+    pthread_mutex_t logout_mu; /* back-channel logouts handed to the control thread */
+    struct gw_logout_req *logout_head;
+    struct event *logout_ev;
     int n_workers;
     struct gw_worker *workers;
     struct event_base *ctl_base;
@@ -106,6 +123,16 @@ struct gw_server {
     int64_t started_us;
     struct gw_counters ctr;
 };
+
+/* A copy of the current snapshot with another policy; swapped in at once. */
+int gw_ctl_policy_activate(struct gw_server *srv, struct az_policy *p, struct gh_err *err);
+/* Worker -> control thread: revoke the sessions a verified logout token
+ * names (sub and/or sid); the answer comes back through c's worker mailbox. */
+void gw_ctl_logout_submit(struct gw_server *srv, struct gw_conn *c, const char *sub,
+                          const char *sid);
+void gw_ctl_logout_init(struct gw_server *srv, struct event_base *ctl);
+/* Re-read revocations from the database into a new snapshot for the workers. */
+int gw_ctl_revocations_reload(struct gw_server *srv, struct gh_err *err);
 
 /* A new reference to the current snapshot (thread-safe). */
 struct gw_state *gw_server_state(struct gw_server *srv);

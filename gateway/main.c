@@ -8,6 +8,7 @@
 
 #include "authz/policy_cli.h"
 #include "db/cli.h"
+#include "gateway/demo.h"
 #include "gateway/server.h"
 
 static int usage(void)
@@ -22,6 +23,7 @@ static int usage(void)
             "  audit verify --db FILE        verify the decision log's hash chain\n"
             "  db migrate --db FILE          create or upgrade the database schema\n"
             "  db retention --db FILE --days N\n"
+            "  demo [--dir DIR] [--port N]   run a self-contained demo (dev issuer + app)\n"
             "  --version\n");
     return 2;
 }
@@ -52,6 +54,9 @@ int main(int argc, char **argv)
             return usage();
         }
         return strcmp(cmd, "serve") == 0 ? gw_serve(cfg) : gw_check_config(cfg);
+    }
+    if (strcmp(cmd, "demo") == 0) {
+        return gw_demo_main(argc - 1, argv + 1);
     }
     if (strcmp(cmd, "policy") == 0) {
         return az_policy_test_main(argc - 2, argv + 2);

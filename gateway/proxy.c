@@ -34,6 +34,7 @@
 #include <event2/event.h>
 #include <http_parser.h>
 
+#include "authz/logout.h"
 #include "gateway/authz_glue.h"
 #include "gateway/base/log.h"
 #include "gateway/base/util.h"
@@ -181,8 +182,10 @@ int gw_log_decision(struct gw_server *srv, struct db_decision *d, db_commit_cb c
     return 0;
 }
 
-/* Writer thread: the row for c committed (or failed). Hand off to c's worker. */
-static void commit_cb(void *arg, int ok)
+/* Writer thread: the row for c committed (or failed). Hand off to c's worker.
+ * Also used by the control thread to hand back deferred work. */
+void gw_conn_mailbox_done(void *arg, int ok);
+void gw_conn_mailbox_done(void *arg, int ok)
 {
     struct gw_conn *c = arg;
     struct gw_worker *w = c->w;
@@ -198,6 +201,7 @@ static void commit_cb(void *arg, int ok)
  * (async) or wait for the commit (strict). */
 static void decide_and_release(struct gw_conn *c, struct db_decision *d, enum conn_state next)
 {
+    db_commit_cb commit_cb = gw_conn_mailbox_done;
     struct gw_server *srv = c->w->srv;
     int strict = srv->log != NULL && c->st->cfg->log_mode == GW_LOG_STRICT;
     c->logged = 1;
@@ -496,6 +500,7 @@ static void start_request(struct gw_conn *c)
     c->logged = 0;
     c->cont_pending = 0;
     c->path_len = 0;
+    c->special = GW_SPECIAL_NONE;
     memset(&c->rh, 0, sizeof(c->rh));
     gw_authz_reset(c);
     /* A request keeps the snapshot it started with. */
@@ -531,6 +536,7 @@ static http_parser_settings req_body_settings = {
 };
 
 static void build_upstream_head(struct gw_conn *c, struct evbuffer *b);
+static void logout_body(struct gw_conn *c);
 static int up_start(struct gw_conn *c);
 
 static void handle_head(struct gw_conn *c, size_t head_len)
@@ -570,6 +576,23 @@ static void handle_head(struct gw_conn *c, size_t head_len)
         strcmp(c->rh.method, "GET") == 0) {
         const char *j = gw_authz_assertion_jwks(c->w->srv);
         gw_conn_respond_body(c, 200, GH_R_ALLOW, NULL, "application/jwk-set+json", j, strlen(j));
+        return;
+    }
+
+    /* OIDC Back-Channel Logout 1.0: the issuer POSTs a logout_token here. */
+    static const char logout_path[] = "/.well-known/gatehouse/backchannel-logout";
+    if (c->path_len == sizeof(logout_path) - 1 &&
+        memcmp(c->rh.target, logout_path, c->path_len) == 0) {
+        if (strcmp(c->rh.method, "POST") != 0 || c->rh.chunked || c->rh.content_length <= 0 ||
+            c->rh.content_length > 16384) {
+            c->keep_alive = 0;
+            gw_conn_respond(c, 400, GH_R_LOGOUT_INVALID, NULL);
+            return;
+        }
+        c->special = GW_SPECIAL_LOGOUT;
+        conn_set_state(c, CS_UPSTREAM);
+        conn_arm_timer(c, cfg->header_timeout_ms);
+        logout_body(c);
         return;
     }
 
@@ -623,6 +646,65 @@ static void handle_head(struct gw_conn *c, size_t head_len)
     conn_arm_timer(c, 0);
     pump_request_body(c);
     conn_update_events(c);
+}
+
+/* The logout endpoint's body is small and bounded: wait for all of it,
+ * verify the token here (pure authz code), then hand the revocation to the
+ * control thread, which owns SQLite. */
+static void logout_body(struct gw_conn *c)
+{
+    size_t need = (size_t)c->rh.content_length;
+    if (evbuffer_get_length(c->in) < need) {
+        if (c->peer_eof) {
+            conn_close(c, "eof in logout body");
+        }
+        return;
+    }
+    char body[16385];
+    evbuffer_remove(c->in, body, need);
+    body[need] = '\0';
+    c->body_done = 1;
+    c->bytes_in_req += need;
+    conn_arm_timer(c, 0);
+    const char *tok = NULL;
+    size_t tl = 0;
+    for (char *p = body; p != NULL && *p;) {
+        if (strncmp(p, "logout_token=", 13) == 0) {
+            tok = p + 13;
+            char *amp = strchr(tok, '&');
+            tl = amp ? (size_t)(amp - tok) : strlen(tok);
+            break;
+        }
+        char *amp = strchr(p, '&');
+        p = amp ? amp + 1 : NULL;
+    }
+    struct az_logout lo;
+    struct gh_err err = {0};
+    enum gh_reason r = GH_R_LOGOUT_INVALID;
+    if (tok != NULL && tl > 0) {
+        r = gw_authz_logout_verify(c, tok, tl, &lo, &err);
+    }
+    if (r != GH_R_ALLOW) {
+        GH_INFO("conn=%llu back-channel logout refused: %s", (unsigned long long)c->id,
+                err.msg[0] ? err.msg : "no logout_token");
+        gw_conn_respond_body(c, 400, GH_R_LOGOUT_INVALID, NULL, "application/json",
+                             "{\"error\":\"invalid_request\"}", 27);
+        return;
+    }
+    c->log_pending++; /* keeps c alive until the control thread answers */
+    gw_ctl_logout_submit(c->w->srv, c, lo.sub, lo.sid);
+}
+
+void gw_conn_special_done(struct gw_conn *c)
+{
+    if (c->state != CS_UPSTREAM || c->special != GW_SPECIAL_LOGOUT) {
+        return;
+    }
+    if (c->special_result >= 0) {
+        gw_conn_respond_body(c, 200, GH_R_LOGOUT_OK, NULL, "application/json", "{}", 2);
+    } else {
+        gw_conn_respond(c, 503, GH_R_LOG_UNAVAILABLE, NULL);
+    }
 }
 
 static void process_head(struct gw_conn *c)
@@ -1559,6 +1641,13 @@ static void conn_process(struct gw_conn *c)
         process_head(c);
         break;
     case CS_UPSTREAM:
+        if (c->special == GW_SPECIAL_LOGOUT) {
+            if (!c->body_done) {
+                logout_body(c);
+            }
+            break;
+        }
+        /* fall through */
     case CS_STREAM:
         pump_request_body(c);
         if (c->state == CS_STREAM && c->up != NULL) {
@@ -1689,6 +1778,23 @@ static void conn_close(struct gw_conn *c, const char *why)
     event_active(w->reap_ev, EV_READ, 0);
 }
 
+void gw_conn_revoke_close(struct gw_conn *c, enum gh_reason reason)
+{
+    if ((c->state == CS_HEAD || c->state == CS_UPSTREAM) && c->head_ok && !c->logged) {
+        struct db_decision d;
+        row_request(c, &d);
+        d.decision = GH_DENY;
+        d.reason = reason;
+        d.status = 0;
+        snprintf(d.detail, sizeof(d.detail), "connection closed by revocation");
+        c->logged = 1;
+        (void)gw_log_decision(c->w->srv, &d, NULL, NULL);
+    }
+    GH_INFO("conn=%llu closed by revocation (%s)", (unsigned long long)c->id,
+            gh_reason_name(reason));
+    conn_close(c, gh_reason_name(reason));
+}
+
 void gw_conn_close_reason(struct gw_conn *c, const char *why)
 {
     conn_close(c, why);
@@ -1752,6 +1858,13 @@ void gw_conn_commit_done(struct gw_worker *w)
         c->log_pending--;
         if (c->state == CS_CLOSED) {
             reap = 1;
+            continue;
+        }
+        if (c->special != GW_SPECIAL_NONE && c->state == CS_UPSTREAM) {
+            gw_conn_special_done(c);
+            if (c->state != CS_CLOSED) {
+                conn_update_events(c);
+            }
             continue;
         }
         if (c->state != CS_LOGWAIT) {

@@ -101,12 +101,23 @@ struct gw_conn {
         read_wants_write : 1, write_wants_read : 1;
 
     struct gw_authz_conn *az; /* identity state for this connection */
+    int special;              /* GW_SPECIAL_* endpoint served by the gateway itself */
+    int special_result;       /* set by the control thread before the mailbox hand-back */
 };
+
+enum { GW_SPECIAL_NONE = 0, GW_SPECIAL_LOGOUT = 1 };
+
+/* Control thread -> worker: the deferred work for c is done (result in
+ * c->special_result); the worker answers the request. */
+void gw_conn_special_done(struct gw_conn *c);
 
 /* Answer the current request locally with a decision row (proxy.c). */
 void gw_conn_respond(struct gw_conn *c, int status, enum gh_reason reason, const char *extra_hdrs);
 void gw_conn_respond_body(struct gw_conn *c, int status, enum gh_reason reason,
                           const char *extra_hdrs, const char *ctype, const char *body, size_t bl);
+/* Revocation: log the in-flight request (if its row is not written yet)
+ * with reason, then close the connection now. */
+void gw_conn_revoke_close(struct gw_conn *c, enum gh_reason reason);
 /* Close now, with a reason for the log (used by revocation). */
 void gw_conn_close_reason(struct gw_conn *c, const char *why);
 

@@ -23,7 +23,11 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 
+#include "db/state.h"
+#include "gateway/admin.h"
 #include "gateway/authz_glue.h"
+#include "gateway/control.h"
+#include "gateway/session.h"
 #include "gateway/base/log.h"
 #include "gateway/base/util.h"
 #include "gateway/gateway.h"
@@ -131,6 +135,62 @@ fail:
     return NULL;
 }
 
+static struct gw_state *state_with_policy(const struct gw_state *cur, struct az_policy *p,
+                                          uint64_t gen)
+{
+    struct gw_state *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        return NULL;
+    }
+    atomic_init(&s->refs, 1);
+    s->generation = gen;
+    s->cfg = gw_config_ref(cur->cfg);
+    for (int i = 0; i < GW_MAX_ROUTES; i++) {
+        s->rt[i] = cur->rt[i];
+        if (s->rt[i].tls != NULL) {
+            SSL_CTX_up_ref(s->rt[i].tls);
+        }
+    }
+    s->policy = az_policy_ref(p);
+    s->issuer = cur->issuer;
+    return s;
+}
+
+static void swap_state(struct gw_server *srv, struct gw_state *ns);
+static uint64_t g_gen;
+
+int gw_ctl_policy_activate(struct gw_server *srv, struct az_policy *p, struct gh_err *err)
+{
+    struct gw_state *cur = gw_server_state(srv);
+    struct gw_state *ns = state_with_policy(cur, p, ++g_gen);
+    gw_state_unref(cur);
+    if (ns == NULL) {
+        return gh_err_set(err, GH_R_INTERNAL, "out of memory");
+    }
+    swap_state(srv, ns);
+    GH_INFO("policy %s active (generation %llu)", az_policy_version(p),
+            (unsigned long long)ns->generation);
+    return 0;
+}
+
+/* The policy file is the source of truth at start and on reload; it is
+ * recorded as a version so the admin API's history and diff include it. */
+static void record_file_policy(struct gw_server *srv, const struct gw_state *st)
+{
+    if (st->policy == NULL) {
+        return;
+    }
+    size_t len = 0;
+    const char *src = az_policy_source(st->policy, &len);
+    char by[600];
+    snprintf(by, sizeof(by), "file:%s", st->cfg->policy_file ? st->cfg->policy_file : "?");
+    struct gh_err err;
+    if (db_policy_version_add(st->cfg->db_path, src, len, by, "loaded from the policy file",
+                              gh_now_us(), 1, NULL, &err) != 0) {
+        GH_WARN("could not record the policy version: %s", err.msg);
+    }
+}
+
 struct gw_state *gw_server_state(struct gw_server *srv)
 {
     pthread_mutex_lock(&srv->state_mu);
@@ -194,7 +254,6 @@ int gw_listen_socket(const char *hostport, int reuseport, struct gh_err *err)
 /* ---- control thread ------------------------------------------------------- */
 
 static struct gw_server *g_srv;
-static uint64_t g_gen = 1;
 
 static void swap_state(struct gw_server *srv, struct gw_state *ns)
 {
@@ -234,6 +293,7 @@ static void do_reload(struct gw_server *srv, const char *why)
     }
     gw_config_unref(cfg);
     swap_state(srv, ns);
+    record_file_policy(srv, ns);
     char desc[128];
     gw_tls_server_describe(srv->tls, desc, sizeof(desc));
     GH_INFO("reload ok: generation %llu, server certificate %s, policy %s",
@@ -280,11 +340,42 @@ static void sigterm_cb(evutil_socket_t sig, short what, void *arg)
 
 static int64_t last_ticket_rotate;
 
+/* Write-behind of session counters: dirty sessions, once a second. */
+static void flush_sessions(struct gw_server *srv)
+{
+    if (srv->sessions == NULL) {
+        return;
+    }
+    enum { BATCH = 512 };
+    static struct db_session rows[BATCH];
+    for (int rounds = 0; rounds < 64; rounds++) {
+        size_t n = gw_sessions_take_dirty(srv->sessions, rows, BATCH);
+        if (n == 0) {
+            break;
+        }
+        struct gh_err err;
+        if (db_session_upsert(srv->state->cfg->db_path, rows, n, &err) != 0) {
+            GH_WARN("session write-behind failed (%zu sessions, retried next tick): %s", n,
+                    err.msg);
+            break;
+        }
+    }
+}
+
 static void ctl_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct gw_server *srv = arg;
     const struct gw_config *cfg = srv->state->cfg;
     int64_t now = gh_mono_us();
+    static int64_t last_rate_t;
+    static uint64_t last_rate_n;
+    uint64_t nreq = atomic_load(&srv->ctr.requests) + atomic_load(&srv->ctr.denied);
+    if (last_rate_t != 0 && now > last_rate_t) {
+        srv->req_rate = (double)(nreq - last_rate_n) * 1e6 / (double)(now - last_rate_t);
+    }
+    last_rate_t = now;
+    last_rate_n = nreq;
+    flush_sessions(srv);
     if (cfg->tls_ticket_rotate_s > 0 && now - last_ticket_rotate > (int64_t)cfg->tls_ticket_rotate_s * 1000000) {
         gw_tls_server_rotate_tickets(srv->tls);
         last_ticket_rotate = now;
@@ -296,13 +387,6 @@ static void ctl_tick_cb(evutil_socket_t fd, short what, void *arg)
             do_reload(srv, "TLS file changed");
         }
     }
-    if (atomic_load(&srv->draining)) {
-        int live = 0;
-        for (int i = 0; i < srv->n_workers; i++) {
-            live |= pthread_tryjoin_np(srv->workers[i].thread, NULL) == EBUSY;
-        }
-        (void)live;
-    }
 }
 
 static void *ctl_join_thread(void *arg)
@@ -313,6 +397,27 @@ static void *ctl_join_thread(void *arg)
     }
     event_base_loopbreak(srv->ctl_base);
     return NULL;
+}
+
+struct sess_load {
+    struct db_session *rows;
+    size_t n, cap;
+};
+
+static int load_session_cb(void *arg, const struct db_session *s)
+{
+    struct sess_load *l = arg;
+    if (l->n == l->cap) {
+        size_t nc = l->cap ? l->cap * 2 : 256;
+        struct db_session *nr = realloc(l->rows, nc * sizeof(*nr));
+        if (nr == NULL) {
+            return 1;
+        }
+        l->rows = nr;
+        l->cap = nc;
+    }
+    l->rows[l->n++] = *s;
+    return 0;
 }
 
 static struct gw_config *load_or_print(const char *path)
@@ -376,7 +481,7 @@ int gw_serve(const char *config_path)
     srv->config_path = strdup(config_path);
     srv->started_us = gh_now_us();
     pthread_mutex_init(&srv->state_mu, NULL);
-    srv->state = gw_state_new(cfg, g_gen, &err);
+    srv->state = gw_state_new(cfg, ++g_gen, &err);
     gw_config_unref(cfg);
     if (srv->state == NULL) {
         fprintf(stderr, "gatehouse: %s\n", err.msg);
@@ -404,10 +509,38 @@ int gw_serve(const char *config_path)
         fprintf(stderr, "gatehouse: decision log %s: %s\n", cfg->db_path, err.msg);
         return 1;
     }
+    /* Durable state first: revocations in force and known sessions are
+     * loaded before the first connection is accepted. */
+    pthread_mutex_init(&srv->rev_mu, NULL);
+    pthread_cond_init(&srv->rev_cv, NULL);
+    srv->sessions = gw_sessions_new();
+    if (srv->sessions == NULL || gw_ctl_revocations_reload(srv, &err) < 0) {
+        fprintf(stderr, "gatehouse: loading revocations: %s\n", err.msg);
+        goto out;
+    }
+    {
+        struct db_session_query q = {.limit = 10000};
+        struct sess_load sl = {0};
+        if (db_session_list(cfg->db_path, &q, load_session_cb, &sl, &err) == 0) {
+            gw_sessions_load(srv->sessions, sl.rows, sl.n);
+            GH_INFO("loaded %zu sessions and the revocations in force", sl.n);
+        } else {
+            GH_WARN("loading sessions: %s", err.msg);
+        }
+        free(sl.rows);
+    }
+    record_file_policy(srv, srv->state);
     if (gw_authz_server_start(srv, &err) != 0) {
         fprintf(stderr, "gatehouse: %s\n", err.msg);
         goto out;
     }
+    /* The control loop exists before any worker can hand it work. */
+    srv->ctl_base = event_base_new();
+    if (srv->ctl_base == NULL) {
+        fprintf(stderr, "gatehouse: event_base_new failed\n");
+        goto out;
+    }
+    gw_ctl_logout_init(srv, srv->ctl_base);
     int n = cfg->workers > 0 ? cfg->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (n < 1) {
         n = 1;
@@ -425,7 +558,6 @@ int gw_serve(const char *config_path)
             goto out;
         }
     }
-    srv->ctl_base = event_base_new();
     struct event *ev_hup = evsignal_new(srv->ctl_base, SIGHUP, sighup_cb, srv);
     struct event *ev_term = evsignal_new(srv->ctl_base, SIGTERM, sigterm_cb, srv);
     struct event *ev_int = evsignal_new(srv->ctl_base, SIGINT, sigterm_cb, srv);
@@ -437,6 +569,11 @@ int gw_serve(const char *config_path)
     event_add(ev_tick, &one);
     last_ticket_rotate = gh_mono_us();
     gw_authz_control_start(srv, srv->ctl_base);
+    srv->admin = gw_admin_start(srv, srv->ctl_base, &err);
+    if (srv->admin == NULL) {
+        fprintf(stderr, "gatehouse: admin API: %s\n", err.msg);
+        goto out;
+    }
     pthread_t joiner;
     pthread_create(&joiner, NULL, ctl_join_thread, srv);
     GH_INFO("gatehouse %s listening on %s (%d workers, log %s %s)", GH_VERSION, cfg->listen, n,
@@ -450,6 +587,9 @@ int gw_serve(const char *config_path)
     GH_INFO("drained; flushing decision log");
     rc = 0;
 out:
+    gw_admin_stop(srv->admin);
+    srv->admin = NULL;
+    flush_sessions(srv);
     gw_authz_server_stop(srv);
     db_log_close(srv->log);
     srv->log = NULL;

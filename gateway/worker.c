@@ -18,6 +18,7 @@
 #include "gateway/base/log.h"
 #include "gateway/gateway.h"
 #include "gateway/proxy_internal.h"
+#include "gateway/session.h"
 
 static void accept_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -123,6 +124,12 @@ int gw_worker_start(struct gw_worker *w, struct gw_server *srv, int id, int list
     w->reap_ev = event_new(w->base, -1, 0, reap_cb, w);
     w->tick_ev = event_new(w->base, -1, EV_PERSIST, tick_cb, w);
     w->token_cache = az_token_cache_new(4096);
+    pthread_mutex_lock(&srv->rev_mu);
+    if (srv->revset != NULL) {
+        w->revset = gw_revset_ref(srv->revset);
+        w->rev_applied = gw_revset_gen(srv->revset);
+    }
+    pthread_mutex_unlock(&srv->rev_mu);
     if (w->accept_ev == NULL || w->notify_ev == NULL || w->reap_ev == NULL ||
         w->tick_ev == NULL || w->token_cache == NULL) {
         return gh_err_set(err, GH_R_INTERNAL, "worker %d: out of memory", id);
