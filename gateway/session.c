@@ -115,16 +115,22 @@ enum gh_reason gw_sessions_touch(struct gw_sessions *s, const struct az_token *t
     key_of(t->iss, t->sub, cert_sha256, key);
     pthread_mutex_lock(&s->mu);
     struct gw_session *e = find_key(s, key);
+    int64_t floor_s = 0;
     if (e != NULL && e->revoked) {
         int64_t revoked_s = e->revoked_us / 1000000;
-        if (t->iat <= revoked_s) {
+        if (t->iat <= revoked_s || t->iat <= e->floor_iat_s) {
             pthread_mutex_unlock(&s->mu);
             return GH_R_SESSION_REVOKED;
         }
-        /* A fresh login after the revocation: a new session takes the key. */
+        /* A fresh login after the revocation: a new session takes the key,
+         * and inherits the floor so the old tokens stay refused. */
+        floor_s = revoked_s > e->floor_iat_s ? revoked_s : e->floor_iat_s;
         memset(e->key, 0, sizeof(e->key));
         e->dirty = 1;
         e = NULL;
+    } else if (e != NULL && t->iat <= e->floor_iat_s) {
+        pthread_mutex_unlock(&s->mu);
+        return GH_R_SESSION_REVOKED;
     }
     if (e == NULL) {
         e = calloc(1, sizeof(*e));
@@ -141,6 +147,7 @@ enum gh_reason gw_sessions_touch(struct gw_sessions *s, const struct az_token *t
         cpy(e->cert_thumb, sizeof(e->cert_thumb), cert_thumb_hex);
         cpy(e->cert_subject, sizeof(e->cert_subject), cert_subject);
         e->first_seen_us = now_us;
+        e->floor_iat_s = floor_s;
         size_t bi = bucket(key);
         e->next = s->b[bi];
         s->b[bi] = e;
@@ -229,14 +236,20 @@ void gw_sessions_load(struct gw_sessions *s, const struct db_session *rows, size
         cpy(e->last_addr, sizeof(e->last_addr), r->last_addr);
         e->revoked = strcmp(r->state, "revoked") == 0;
         e->revoked_us = r->revoked_us;
-        /* Only the newest session of a triple may own the key. */
+        /* Only the newest session of a triple may own the key; it inherits
+         * the revocation time of any revoked predecessor as its iat floor. */
         struct gw_session *other = find_key(s, e->key);
         if (other != NULL) {
-            if (other->last_seen_us >= e->last_seen_us) {
-                memset(e->key, 0, sizeof(e->key));
-            } else {
-                memset(other->key, 0, sizeof(other->key));
+            struct gw_session *older = other->first_seen_us <= e->first_seen_us ? other : e;
+            struct gw_session *newer = older == other ? e : other;
+            int64_t fl = older->revoked ? older->revoked_us / 1000000 : 0;
+            if (older->floor_iat_s > fl) {
+                fl = older->floor_iat_s;
             }
+            if (fl > newer->floor_iat_s) {
+                newer->floor_iat_s = fl;
+            }
+            memset(older->key, 0, sizeof(older->key));
         }
         size_t bi = bucket(e->key);
         e->next = s->b[bi];

@@ -37,6 +37,7 @@ struct gw_session {
     int live_conns;
     int revoked;      /* state "revoked" */
     int64_t revoked_us;
+    int64_t floor_iat_s; /* tokens with iat <= this belong to a revoked predecessor */
     int dirty;        /* changed since the last flush */
     struct az_token *last_token; /* claims for the console (never the raw token) */
     struct gw_session *next;     /* hash chain */

@@ -140,14 +140,22 @@ out=$(ccurl alice -H "Transfer-Encoding: chunked" --data-binary @"$T/blob" "$URL
 check_match "chunked upload arrives intact" "$want" "$out"
 
 # --- 1 GiB each way with flat memory ---------------------------------------
+# Under ASan (about 10x slower, allocator quarantine inflates RSS) the same
+# streams run with 256 MiB and the RSS bound is asserted by the release run.
 GW_PID=$(bg_pid gw)
-n=$(ccurl alice "$URL/bytes/1073741824" -o /dev/null -w '%{size_download}')
-check_eq "1 GiB download streamed" 1073741824 "$n"
-out=$(head -c 1073741824 /dev/zero | ccurl alice -T - "$URL/upload")
-check_match "1 GiB chunked upload streamed" '"bytes":1073741824' "$out"
+SIZE=1073741824; ASAN=0
+if ldd "$GATEHOUSE" | grep -q libasan; then SIZE=268435456; ASAN=1; fi
+n=$(ccurl alice --max-time 300 "$URL/bytes/$SIZE" -o /dev/null -w '%{size_download}')
+check_eq "$SIZE-byte download streamed" "$SIZE" "$n"
+out=$(head -c "$SIZE" /dev/zero | ccurl alice --max-time 300 -T - "$URL/upload")
+check_match "$SIZE-byte chunked upload streamed" "\"bytes\":$SIZE" "$out"
 hwm=$(awk '/VmHWM/ {print $2}' /proc/$GW_PID/status)
-echo "gateway peak RSS after 2 GiB streamed: ${hwm} kB"
-check "gateway RSS stays under 64 MiB" test "$hwm" -lt 65536
+echo "gateway peak RSS after streaming 2 x $SIZE bytes: ${hwm} kB (asan=$ASAN)"
+if [ "$ASAN" = 0 ]; then
+    check "gateway RSS stays under 64 MiB" test "$hwm" -lt 65536
+else
+    echo "note: RSS bound not asserted in the ASan build (quarantine); the release run asserts it"
+fi
 
 # --- SIGHUP certificate rotation with a live keep-alive connection --------
 serial() { echo | timeout 5 openssl s_client -connect "127.0.0.1:$GW_PORT" -cert "$PKI/alice.crt" \
