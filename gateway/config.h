@@ -10,7 +10,7 @@
  * Lifetime: gw_config_load returns a snapshot with refcount 1; holders take
  * gw_config_ref and drop with gw_config_unref; the last unref frees all.
  * Thread rules: a snapshot is read-only after load, so any thread may read it.
- * Every key is documented in docs/CONFIG.md (tests/docs_check.sh checks).
+ * Every key is documented in docs/CONFIG.md (tests/integration/t_docs_check.sh checks).
  */
 #ifndef GW_CONFIG_H
 #define GW_CONFIG_H

@@ -27,6 +27,7 @@
 #include "gateway/admin.h"
 #include "gateway/authz_glue.h"
 #include "gateway/control.h"
+#include "gateway/sdnotify.h"
 #include "gateway/session.h"
 #include "gateway/base/log.h"
 #include "gateway/base/util.h"
@@ -222,7 +223,6 @@ static int split_hostport(const char *hp, char *host, size_t hl, char *port, siz
     return 0;
 }
 
-int gw_listen_socket(const char *hostport, int reuseport, struct gh_err *err);
 int gw_listen_socket(const char *hostport, int reuseport, struct gh_err *err)
 {
     char host[256], port[32];
@@ -267,7 +267,16 @@ static void swap_state(struct gw_server *srv, struct gw_state *ns)
     }
 }
 
+static void do_reload_inner(struct gw_server *srv, const char *why);
+
 static void do_reload(struct gw_server *srv, const char *why)
+{
+    gw_sd_notify("RELOADING=1");
+    do_reload_inner(srv, why);
+    gw_sd_notify("READY=1");
+}
+
+static void do_reload_inner(struct gw_server *srv, const char *why)
 {
     GH_INFO("reload (%s): loading %s", why, srv->config_path);
     struct gh_errlist el = {0};
@@ -301,6 +310,9 @@ static void do_reload(struct gw_server *srv, const char *why)
             ns->policy ? az_policy_version(ns->policy) : "-");
 }
 
+static void do_reload_inner(struct gw_server *srv, const char *why);
+static void do_reload(struct gw_server *srv, const char *why);
+
 static void sighup_cb(evutil_socket_t sig, short what, void *arg)
 {
     do_reload(arg, "SIGHUP");
@@ -324,6 +336,7 @@ static void sigterm_cb(evutil_socket_t sig, short what, void *arg)
     if (atomic_exchange(&srv->draining, 1)) {
         return;
     }
+    gw_sd_notify("STOPPING=1");
     GH_INFO("signal %d: draining (deadline %d ms)", (int)sig, srv->state->cfg->drain_timeout_ms);
     for (int i = 0; i < srv->n_workers; i++) {
         struct gw_worker *w = &srv->workers[i];
@@ -453,9 +466,10 @@ int gw_check_config(const char *path)
         gw_tls_server_free(tls);
         gw_state_unref(st);
     }
+    int n_routes = cfg->n_routes;
     gw_config_unref(cfg);
     if (rc == 0) {
-        printf("%s: configuration ok (%d routes)\n", path, cfg ? 0 : 0);
+        printf("%s: configuration ok (%d routes)\n", path, n_routes);
     }
     return rc;
 }
@@ -547,6 +561,14 @@ int gw_serve(const char *config_path)
     }
     srv->n_workers = n;
     srv->workers = calloc((size_t)n, sizeof(*srv->workers));
+    /* SO_REUSEPORT would let a second process (same uid) silently share the
+     * port and half the traffic: bind once without it to prove it is ours. */
+    int probe = gw_listen_socket(cfg->listen, 0, &err);
+    if (probe < 0) {
+        fprintf(stderr, "gatehouse: %s\n", err.msg);
+        goto out;
+    }
+    close(probe);
     for (int i = 0; i < n; i++) {
         int fd = gw_listen_socket(cfg->listen, 1, &err);
         if (fd < 0) {
@@ -578,6 +600,7 @@ int gw_serve(const char *config_path)
     pthread_create(&joiner, NULL, ctl_join_thread, srv);
     GH_INFO("gatehouse %s listening on %s (%d workers, log %s %s)", GH_VERSION, cfg->listen, n,
             cfg->log_mode == GW_LOG_ASYNC ? "async" : "strict", cfg->db_path);
+    gw_sd_notify("READY=1");
     event_base_dispatch(srv->ctl_base);
     /* Either all workers exited (drained) or the deadline broke the loops. */
     for (int i = 0; i < n; i++) {

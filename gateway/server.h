@@ -17,4 +17,10 @@ int gw_serve(const char *config_path);
  * starting. Prints errors as file:line:col. Returns 0 if valid. */
 int gw_check_config(const char *config_path);
 
+#include "gateway/base/err.h"
+
+/* A listening TCP socket on "host:port" (non-blocking, SO_REUSEADDR, and
+ * SO_REUSEPORT when reuseport is set). Returns the fd or -1 with err. */
+int gw_listen_socket(const char *hostport, int reuseport, struct gh_err *err);
+
 #endif

@@ -17,7 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -50,6 +52,7 @@ struct file_stamp {
 struct gw_tls_server {
     pthread_mutex_t mu;
     SSL_CTX *ctx; /* current; guarded by mu */
+    uint64_t gen; /* trust-material generation of ctx (chain cache key) */
     struct file_stamp watch[N_WATCH];
 };
 
@@ -122,6 +125,109 @@ static int ticket_cb(SSL *ssl, uint8_t *key_name, uint8_t *iv, EVP_CIPHER_CTX *c
     return rc;
 }
 
+/* ---- verified-chain cache ------------------------------------------------ */
+
+/* A returning device should not pay chain verification again (issue 8):
+ * once a client chain verified against a given trust generation (CA bundle
+ * + CRL as loaded), its hash is remembered with the chain's validity
+ * window. A hit re-checks only the clock; a reload of the CA or CRL bumps
+ * the generation, so every entry is re-verified against the new material.
+ * Blocked devices are refused separately (revocation set), every request. */
+#define CHAIN_SLOTS 4096
+
+struct chain_entry {
+    uint8_t key[32];
+    uint64_t gen;
+    int64_t not_before, not_after;
+};
+
+static pthread_mutex_t chain_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct chain_entry chain_cache[CHAIN_SLOTS];
+static atomic_ullong chain_hits, chain_misses;
+static atomic_ullong ctx_gen;
+
+static int chain_key(X509 *leaf, STACK_OF(X509) *rest, uint8_t key[32])
+{
+    SHA256_CTX h;
+    uint8_t md[32];
+    unsigned ml = 0;
+    SHA256_Init(&h);
+    if (!X509_digest(leaf, EVP_sha256(), md, &ml)) {
+        return -1;
+    }
+    SHA256_Update(&h, md, ml);
+    for (size_t i = 0; rest != NULL && i < sk_X509_num(rest); i++) {
+        X509 *x = sk_X509_value(rest, i);
+        if (X509_cmp(x, leaf) == 0) {
+            continue; /* some stacks include the leaf */
+        }
+        if (!X509_digest(x, EVP_sha256(), md, &ml)) {
+            return -1;
+        }
+        SHA256_Update(&h, md, ml);
+    }
+    SHA256_Final(key, &h);
+    return 0;
+}
+
+static int chain_lookup(const uint8_t key[32], uint64_t gen, int64_t now)
+{
+    struct chain_entry *e = &chain_cache[(key[0] | key[1] << 8) % CHAIN_SLOTS];
+    pthread_mutex_lock(&chain_mu);
+    int hit = e->gen == gen && memcmp(e->key, key, 32) == 0 && now >= e->not_before &&
+              now < e->not_after;
+    pthread_mutex_unlock(&chain_mu);
+    atomic_fetch_add(hit ? &chain_hits : &chain_misses, 1);
+    return hit;
+}
+
+static void chain_insert(const uint8_t key[32], uint64_t gen, STACK_OF(X509) *chain)
+{
+    int64_t now = (int64_t)time(NULL), nb = 0, na = INT64_MAX;
+    for (size_t i = 0; chain != NULL && i < sk_X509_num(chain); i++) {
+        X509 *x = sk_X509_value(chain, i);
+        int days, secs;
+        if (ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(x))) {
+            int64_t t = now + (int64_t)days * 86400 + secs;
+            na = t < na ? t : na;
+        }
+        if (ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notBefore(x))) {
+            int64_t t = now + (int64_t)days * 86400 + secs;
+            nb = t > nb ? t : nb;
+        }
+    }
+    struct chain_entry *e = &chain_cache[(key[0] | key[1] << 8) % CHAIN_SLOTS];
+    pthread_mutex_lock(&chain_mu);
+    memcpy(e->key, key, 32);
+    e->gen = gen;
+    e->not_before = nb;
+    e->not_after = na;
+    pthread_mutex_unlock(&chain_mu);
+}
+
+/* Handshake verification through the cache (SSL_CTX_set_cert_verify_callback). */
+static int verify_cb(X509_STORE_CTX *xs, void *arg)
+{
+    uint64_t gen = (uint64_t)(uintptr_t)arg;
+    uint8_t key[32];
+    X509 *leaf = X509_STORE_CTX_get0_cert(xs);
+    int keyed = leaf != NULL && chain_key(leaf, X509_STORE_CTX_get0_untrusted(xs), key) == 0;
+    if (keyed && chain_lookup(key, gen, (int64_t)time(NULL))) {
+        return 1;
+    }
+    int rc = X509_verify_cert(xs);
+    if (rc == 1 && keyed) {
+        chain_insert(key, gen, X509_STORE_CTX_get0_chain(xs));
+    }
+    return rc;
+}
+
+void gw_tls_chain_cache_stats(uint64_t *hits, uint64_t *misses)
+{
+    *hits = atomic_load(&chain_hits);
+    *misses = atomic_load(&chain_misses);
+}
+
 /* ---- server context ------------------------------------------------------ */
 
 static int alpn_select(SSL *ssl, const uint8_t **out, uint8_t *out_len, const uint8_t *in,
@@ -172,7 +278,8 @@ static int load_crls(X509_STORE *store, const char *path, struct gh_err *err)
     return 0;
 }
 
-static SSL_CTX *build_server_ctx(const struct gw_config *cfg, struct gh_err *err)
+static SSL_CTX *build_server_ctx(const struct gw_config *cfg, uint64_t *gen_out,
+                                 struct gh_err *err)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_method());
     if (ctx == NULL) {
@@ -215,6 +322,9 @@ static SSL_CTX *build_server_ctx(const struct gw_config *cfg, struct gh_err *err
     /* Client certificates are REQUIRED (zero trust: no anonymous clients). */
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
     SSL_CTX_set_verify_depth(ctx, 8);
+    uint64_t gen = atomic_fetch_add(&ctx_gen, 1) + 1;
+    SSL_CTX_set_cert_verify_callback(ctx, verify_cb, (void *)(uintptr_t)gen);
+    *gen_out = gen;
     SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
     static const uint8_t sid_ctx[] = "gatehouse";
     SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
@@ -254,7 +364,8 @@ static void stamp_all(struct gw_tls_server *s, const struct gw_config *cfg)
 
 struct gw_tls_server *gw_tls_server_new(const struct gw_config *cfg, struct gh_err *err)
 {
-    SSL_CTX *ctx = build_server_ctx(cfg, err);
+    uint64_t gen = 0;
+    SSL_CTX *ctx = build_server_ctx(cfg, &gen, err);
     if (ctx == NULL) {
         return NULL;
     }
@@ -266,6 +377,7 @@ struct gw_tls_server *gw_tls_server_new(const struct gw_config *cfg, struct gh_e
     }
     pthread_mutex_init(&s->mu, NULL);
     s->ctx = ctx;
+    s->gen = gen;
     stamp_all(s, cfg);
     pthread_mutex_lock(&ticket_mu);
     if (!ticket_cur.valid) {
@@ -301,13 +413,15 @@ SSL *gw_tls_server_new_ssl(struct gw_tls_server *s)
 
 int gw_tls_server_reload(struct gw_tls_server *s, const struct gw_config *cfg, struct gh_err *err)
 {
-    SSL_CTX *ctx = build_server_ctx(cfg, err);
+    uint64_t gen = 0;
+    SSL_CTX *ctx = build_server_ctx(cfg, &gen, err);
     if (ctx == NULL) {
         return -1;
     }
     pthread_mutex_lock(&s->mu);
     SSL_CTX *old = s->ctx;
     s->ctx = ctx;
+    s->gen = gen;
     pthread_mutex_unlock(&s->mu);
     SSL_CTX_free(old); /* live connections hold their own references */
     stamp_all(s, cfg);
@@ -388,14 +502,25 @@ enum gh_reason gw_tls_recheck(struct gw_tls_server *s, SSL *ssl)
     enum gh_reason r = GH_R_TLS_UNTRUSTED;
     pthread_mutex_lock(&s->mu);
     SSL_CTX *ctx = s->ctx;
+    uint64_t gen = s->gen;
     SSL_CTX_up_ref(ctx);
     pthread_mutex_unlock(&s->mu);
+    uint8_t key[32];
+    int keyed = chain_key(leaf, SSL_get_peer_cert_chain(ssl), key) == 0;
+    if (keyed && chain_lookup(key, gen, (int64_t)time(NULL))) {
+        SSL_CTX_free(ctx);
+        X509_free(leaf);
+        return GH_R_ALLOW;
+    }
     X509_STORE_CTX *xs = X509_STORE_CTX_new();
     if (xs != NULL &&
         X509_STORE_CTX_init(xs, SSL_CTX_get_cert_store(ctx), leaf, SSL_get_peer_cert_chain(ssl))) {
         X509_STORE_CTX_set_default(xs, "ssl_client");
         if (X509_verify_cert(xs) == 1) {
             r = GH_R_ALLOW;
+            if (keyed) {
+                chain_insert(key, gen, X509_STORE_CTX_get0_chain(xs));
+            }
         } else {
             r = verify_code_reason(X509_STORE_CTX_get_error(xs));
             if (r == GH_R_ALLOW) {

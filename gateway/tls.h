@@ -54,6 +54,9 @@ enum gh_reason gw_tls_refusal_reason(SSL *ssl);
  * GH_R_ALLOW if fine or not resumed, else the refusal reason. */
 enum gh_reason gw_tls_recheck(struct gw_tls_server *s, SSL *ssl);
 
+/* Verified-chain cache counters (for stats/metrics). */
+void gw_tls_chain_cache_stats(uint64_t *hits, uint64_t *misses);
+
 /* Fill info from the verified peer certificate. -1 if there is none. */
 int gw_tls_peer_info(SSL *ssl, struct az_cert_info *info);
 void gw_tls_cert_info_cleanup(struct az_cert_info *info);

@@ -2,7 +2,7 @@
  * reason.h: the fixed enum of decision reason codes.
  *
  * Owns: the one list of reasons every module reports and the decision log
- * stores (docs/DECISION-LOG.md documents each; tests/docs_check.sh keeps the
+ * stores (docs/DECISION-LOG.md documents each; tests/integration/t_docs_check.sh keeps the
  * two in step). Must not: change a code's name once released -- auditors'
  * queries depend on them. Add new codes at the end of their group.
  *
