@@ -36,8 +36,8 @@ json_t *gw_ctl_stats(struct gw_server *srv)
 {
     struct gw_counters *c = &srv->ctr;
     int64_t now = gh_now_us();
-    uint64_t req = atomic_load(&c->requests);
     uint64_t allowed = atomic_load(&c->allowed), denied = atomic_load(&c->denied);
+    uint64_t req = allowed + denied; /* every request ends in one decision */
     struct db_log_stats ls = {0};
     if (srv->log != NULL) {
         db_log_stats(srv->log, &ls);

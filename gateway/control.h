@@ -49,9 +49,10 @@ void gw_ctl_metrics(struct gw_server *srv, struct evbuffer *out);
  * "bytes_in","bytes_out","live_connections","state"}]} newest activity first.
  * state: "active" | "idle" | "revoked". limit 0 = default 500. */
 json_t *gw_ctl_sessions(struct gw_server *srv, int limit);
-/* GET /v1/sessions/{id}: the session plus "claims" (verified token claims,
- * never the raw token), "connections":[{"conn_id","client","since_us",
- * "requests"}] and "recent_decisions":[...] (up to 50). NULL if unknown. */
+/* GET /v1/sessions/{id}: the session plus "claims" (verified token claims
+ * of its latest token, never the raw token), "connections" (the number of
+ * live connections bound to it) and "recent_decisions":[...] (up to 50).
+ * NULL if unknown. */
 json_t *gw_ctl_session(struct gw_server *srv, const char *id);
 
 /* POST /v1/revocations: kind "session"|"subject"|"cert"|"token"; target:
@@ -73,7 +74,8 @@ json_t *gw_ctl_revocations(struct gw_server *srv);
  * names plus "id"; decision "allow"/"deny"; reason by name). */
 json_t *gw_ctl_decisions(struct gw_server *srv, const struct db_query *q, struct gh_err *err);
 
-/* Policy: GET /v1/policy {"version","source","applied_us","rules"};
+/* Policy: GET /v1/policy {"version","source","rules"} (when it was applied
+ * is in the versions list);
  * POST /v1/policy/validate (body YAML) {"ok":true} or {"ok":false,"errors":[..]};
  * POST /v1/policy/apply -> {"version","previous"} or errors (status 422) --
  *   the new policy is stored as a version in SQLite and swapped in atomically;

@@ -163,10 +163,14 @@ int gw_log_decision(struct gw_server *srv, struct db_decision *d, db_commit_cb c
     if (d->reason >= 0 && d->reason < GH_R__COUNT) {
         atomic_fetch_add(&srv->ctr.decisions_by_reason[d->reason], 1);
     }
-    if (d->decision == GH_ALLOW) {
-        atomic_fetch_add(&srv->ctr.allowed, 1);
-    } else {
-        atomic_fetch_add(&srv->ctr.denied, 1);
+    /* allowed/denied count requests only: not admin calls (worker -1) and
+     * not refused handshakes (no method), which have their own counters. */
+    if (d->worker >= 0 && d->method[0] != '\0') {
+        if (d->decision == GH_ALLOW) {
+            atomic_fetch_add(&srv->ctr.allowed, 1);
+        } else {
+            atomic_fetch_add(&srv->ctr.denied, 1);
+        }
     }
     if (srv->log == NULL) {
         if (cb != NULL) {

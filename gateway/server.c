@@ -382,7 +382,7 @@ static void ctl_tick_cb(evutil_socket_t fd, short what, void *arg)
     int64_t now = gh_mono_us();
     static int64_t last_rate_t;
     static uint64_t last_rate_n;
-    uint64_t nreq = atomic_load(&srv->ctr.requests) + atomic_load(&srv->ctr.denied);
+    uint64_t nreq = atomic_load(&srv->ctr.allowed) + atomic_load(&srv->ctr.denied);
     if (last_rate_t != 0 && now > last_rate_t) {
         srv->req_rate = (double)(nreq - last_rate_n) * 1e6 / (double)(now - last_rate_t);
     }
