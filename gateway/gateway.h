@@ -96,6 +96,12 @@ struct gw_worker {
     struct gw_revset *revset;  /* this worker's reference to the revocation snapshot */
     uint64_t rev_applied;      /* generation applied to live connections (under srv->rev_mu) */
     uint8_t scratch[65536]; /* read buffer for this worker's thread */
+    /* Request-head buffers lent to connections only while a request is in
+     * progress, so an idle keep-alive connection holds none (issue 8: RSS
+     * per idle connection). Bounded free list; extras are freed. */
+    char *head_pool[256];
+    size_t head_pool_cap[256];
+    int n_head_pool;
 };
 
 struct gw_server {

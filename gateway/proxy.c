@@ -509,6 +509,42 @@ static void do_handshake(struct gw_conn *c)
 
 /* ---- request head ---------------------------------------------------------- */
 
+static int head_acquire(struct gw_conn *c)
+{
+    if (c->head != NULL) {
+        return 0;
+    }
+    struct gw_worker *w = c->w;
+    while (w->n_head_pool > 0) {
+        w->n_head_pool--;
+        char *b = w->head_pool[w->n_head_pool];
+        if (w->head_pool_cap[w->n_head_pool] == c->head_cap) {
+            c->head = b;
+            return 0;
+        }
+        free(b); /* sized for an older configuration */
+    }
+    c->head = malloc(c->head_cap + 1);
+    return c->head != NULL ? 0 : -1;
+}
+
+static void head_release(struct gw_conn *c)
+{
+    struct gw_worker *w = c->w;
+    if (c->head == NULL) {
+        return;
+    }
+    c->head_ok = 0;
+    if (w->n_head_pool < (int)(sizeof(w->head_pool) / sizeof(w->head_pool[0]))) {
+        w->head_pool[w->n_head_pool] = c->head;
+        w->head_pool_cap[w->n_head_pool] = c->head_cap;
+        w->n_head_pool++;
+    } else {
+        free(c->head);
+    }
+    c->head = NULL;
+}
+
 static void start_request(struct gw_conn *c)
 {
     c->req_no++;
@@ -571,6 +607,12 @@ static void handle_head(struct gw_conn *c, size_t head_len)
     const struct gw_config *cfg = c->st->cfg;
     if (head_len > (size_t)c->head_cap) {
         gw_conn_respond(c, 431, GH_R_HTTP_HEADER_TOO_LARGE, NULL);
+        return;
+    }
+    if (head_acquire(c) != 0) {
+        /* allocation failure sheds this request (STYLE.md), logged */
+        c->keep_alive = 0;
+        gw_conn_respond(c, 503, GH_R_OVERLOADED, NULL);
         return;
     }
     evbuffer_remove(c->in, c->head, head_len);
@@ -1699,6 +1741,7 @@ static void pump_response(struct gw_conn *c)
 static void request_finished(struct gw_conn *c)
 {
     atomic_fetch_add(&c->w->srv->ctr.requests, 1);
+    head_release(c);
     if (!c->keep_alive || c->peer_eof || c->w->draining || gw_authz_conn_revoked(c)) {
         conn_close(c, "request done, not keep-alive");
         return;
@@ -1903,7 +1946,7 @@ static void conn_free(struct gw_conn *c)
     if (c->st) {
         gw_state_unref(c->st);
     }
-    free(c->head);
+    head_release(c);
     free(c);
 }
 
@@ -2036,7 +2079,6 @@ void gw_conn_accept(struct gw_worker *w, int fd, const struct sockaddr *sa, sock
     gw_transport_init_tls(&c->t, fd, ssl);
     c->st = gw_state_ref(w->state);
     c->head_cap = (size_t)cfg->max_header_bytes;
-    c->head = malloc(c->head_cap + 1);
     c->in = evbuffer_new();
     c->out = evbuffer_new();
     c->held = evbuffer_new();
@@ -2050,7 +2092,7 @@ void gw_conn_accept(struct gw_worker *w, int fd, const struct sockaddr *sa, sock
     w->conns = c;
     atomic_fetch_add(&srv->ctr.accepted, 1);
     atomic_fetch_add(&srv->ctr.live_conns, 1);
-    if (c->head == NULL || c->in == NULL || c->out == NULL || c->held == NULL || c->rd == NULL ||
+    if (c->in == NULL || c->out == NULL || c->held == NULL || c->rd == NULL ||
         c->wr == NULL || c->timer == NULL) {
         GH_ERROR("out of memory setting up conn=%llu", (unsigned long long)c->id);
         conn_close(c, "alloc");

@@ -96,6 +96,9 @@ static void *worker_main(void *arg)
     gw_upstream_pool_flush(w);
     gw_conn_commit_done(w);
     gw_conn_reap(w);
+    while (w->n_head_pool > 0) {
+        free(w->head_pool[--w->n_head_pool]);
+    }
     return NULL;
 }
 
