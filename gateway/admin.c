@@ -861,30 +861,14 @@ static ssize_t read_some(struct admin_client *c)
 /* Write what c->out holds. -1 on a write error. */
 static int flush_out(struct admin_client *c)
 {
-    while (evbuffer_get_length(c->out) > 0) {
-        size_t n = evbuffer_get_length(c->out);
-        if (n > 16384) {
-            n = 16384; /* same length on a TLS retry (SSL_write's rule) */
-        }
-        const void *p = evbuffer_pullup(c->out, (ssize_t)n);
-        if (p == NULL) {
-            return -1;
-        }
-        int want;
-        ssize_t w = gw_transport_write(&c->t, p, n, &want);
-        if (w > 0) {
-            evbuffer_drain(c->out, (size_t)w);
-            c->last_write_us = gh_mono_us();
-            continue;
-        }
-        if (w == GW_IO_AGAIN) {
-            c->write_wants_read = want == GW_WANT_READ;
-            return 0;
-        }
-        return -1;
+    int wr_rd = 0;
+    uint64_t n = 0;
+    int rc = gw_transport_flush(&c->t, c->out, &n, &wr_rd);
+    c->write_wants_read = wr_rd;
+    if (n > 0) {
+        c->last_write_us = gh_mono_us();
     }
-    c->write_wants_read = 0;
-    return 0;
+    return rc;
 }
 
 static void update_events(struct admin_client *c)

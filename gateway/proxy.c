@@ -312,60 +312,22 @@ void gw_conn_respond(struct gw_conn *c, int status, enum gh_reason reason, const
 
 static int conn_flush(struct gw_conn *c)
 {
-    while (evbuffer_get_length(c->out) > 0) {
-        size_t n = evbuffer_get_length(c->out);
-        if (n > 16384) {
-            n = 16384; /* one TLS record at a time */
-        }
-        const void *p = evbuffer_pullup(c->out, (ssize_t)n);
-        int want;
-        ssize_t w = gw_transport_write(&c->t, p, n, &want);
-        if (w > 0) {
-            evbuffer_drain(c->out, (size_t)w);
-            c->bytes_out += (uint64_t)w;
-            continue;
-        }
-        if (w == GW_IO_AGAIN) {
-            c->write_wants_read = want == GW_WANT_READ;
-            return 0;
-        }
-        return -1;
-    }
-    c->write_wants_read = 0;
-    return 0;
+    int wr_rd = 0;
+    int rc = gw_transport_flush(&c->t, c->out, &c->bytes_out, &wr_rd);
+    c->write_wants_read = wr_rd;
+    return rc;
 }
 
 static int conn_read(struct gw_conn *c)
 {
-    /* Read at most one chunk per call and stop at the high-water mark. */
-    for (int rounds = 0; rounds < 4; rounds++) {
-        if (evbuffer_get_length(c->in) >= GW_HIGH_WATER) {
-            return 0;
-        }
-        struct evbuffer_iovec v;
-        if (evbuffer_reserve_space(c->in, GW_READ_CHUNK / 4, &v, 1) < 1) {
-            return -1;
-        }
-        int want;
-        ssize_t n = gw_transport_read(&c->t, v.iov_base, v.iov_len, &want);
-        if (n > 0) {
-            v.iov_len = (size_t)n;
-            evbuffer_commit_space(c->in, &v, 1);
-            c->bytes_in += (uint64_t)n;
-            continue;
-        }
-        evbuffer_commit_space(c->in, &v, 0);
-        if (n == GW_IO_AGAIN) {
-            c->read_wants_write = want == GW_WANT_WRITE;
-            return 0;
-        }
-        if (n == GW_IO_EOF) {
-            c->peer_eof = 1;
-            return 0;
-        }
-        return -1;
+    /* At most four reads per wake-up, stopping at the high-water mark. */
+    int eof = 0, rd_wr = 0;
+    int rc = gw_transport_fill(&c->t, c->in, GW_HIGH_WATER, 4, &c->bytes_in, &eof, &rd_wr);
+    c->read_wants_write = rd_wr;
+    if (eof) {
+        c->peer_eof = 1;
     }
-    return 0;
+    return rc;
 }
 
 static void conn_io_cb(evutil_socket_t fd, short what, void *arg);
@@ -1133,59 +1095,29 @@ static void up_update_events(struct gw_upconn *u)
 
 static int up_flush(struct gw_upconn *u)
 {
-    while (evbuffer_get_length(u->out) > 0) {
-        size_t n = evbuffer_get_length(u->out);
-        if (n > 16384) {
-            n = 16384;
-        }
-        const void *p = evbuffer_pullup(u->out, (ssize_t)n);
-        int want;
-        ssize_t w = gw_transport_write(&u->t, p, n, &want);
-        if (w > 0) {
-            evbuffer_drain(u->out, (size_t)w);
-            u->sent_any = 1;
-            continue;
-        }
-        if (w == GW_IO_AGAIN) {
-            u->write_wants_read = want == GW_WANT_READ;
-            return 0;
-        }
-        return -1;
+    int wr_rd = 0;
+    uint64_t n = 0;
+    int rc = gw_transport_flush(&u->t, u->out, &n, &wr_rd);
+    u->write_wants_read = wr_rd;
+    if (n > 0) {
+        u->sent_any = 1;
     }
-    u->write_wants_read = 0;
-    return 0;
+    return rc;
 }
 
 static int up_read(struct gw_upconn *u)
 {
-    for (int rounds = 0; rounds < 4; rounds++) {
-        if (evbuffer_get_length(u->in) >= GW_HIGH_WATER) {
-            return 0;
-        }
-        struct evbuffer_iovec v;
-        if (evbuffer_reserve_space(u->in, GW_READ_CHUNK / 4, &v, 1) < 1) {
-            return -1;
-        }
-        int want;
-        ssize_t n = gw_transport_read(&u->t, v.iov_base, v.iov_len, &want);
-        if (n > 0) {
-            v.iov_len = (size_t)n;
-            evbuffer_commit_space(u->in, &v, 1);
-            u->got_any = 1;
-            continue;
-        }
-        evbuffer_commit_space(u->in, &v, 0);
-        if (n == GW_IO_AGAIN) {
-            u->read_wants_write = want == GW_WANT_WRITE;
-            return 0;
-        }
-        if (n == GW_IO_EOF) {
-            u->eof = 1;
-            return 0;
-        }
-        return -1;
+    int eof = 0, rd_wr = 0;
+    uint64_t n = 0;
+    int rc = gw_transport_fill(&u->t, u->in, GW_HIGH_WATER, 4, &n, &eof, &rd_wr);
+    u->read_wants_write = rd_wr;
+    if (n > 0) {
+        u->got_any = 1;
     }
-    return 0;
+    if (eof) {
+        u->eof = 1;
+    }
+    return rc;
 }
 
 /* A pooled keep-alive connection died under us before any response byte

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
 #include <openssl/err.h>
 
 void gw_transport_init_plain(struct gw_transport *t, int fd)
@@ -143,4 +144,70 @@ void gw_transport_close(struct gw_transport *t)
         close(t->fd);
         t->fd = -1;
     }
+}
+
+int gw_transport_flush(struct gw_transport *t, struct evbuffer *out, uint64_t *written,
+                       int *wants_read)
+{
+    while (evbuffer_get_length(out) > 0) {
+        size_t n = evbuffer_get_length(out);
+        if (n > 16384) {
+            n = 16384; /* one TLS record; the same length again on a retry */
+        }
+        const void *p = evbuffer_pullup(out, (ssize_t)n);
+        if (p == NULL) {
+            return -1;
+        }
+        int want;
+        ssize_t w = gw_transport_write(t, p, n, &want);
+        if (w > 0) {
+            evbuffer_drain(out, (size_t)w);
+            if (written != NULL) {
+                *written += (uint64_t)w;
+            }
+            continue;
+        }
+        if (w == GW_IO_AGAIN) {
+            *wants_read = want == GW_WANT_READ;
+            return 0;
+        }
+        return -1;
+    }
+    *wants_read = 0;
+    return 0;
+}
+
+int gw_transport_fill(struct gw_transport *t, struct evbuffer *in, size_t limit, int rounds,
+                      uint64_t *nread, int *eof, int *wants_write)
+{
+    for (int r = 0; r < rounds; r++) {
+        if (evbuffer_get_length(in) >= limit) {
+            return 0;
+        }
+        struct evbuffer_iovec v;
+        if (evbuffer_reserve_space(in, 16384, &v, 1) < 1) {
+            return -1;
+        }
+        int want;
+        ssize_t n = gw_transport_read(t, v.iov_base, v.iov_len, &want);
+        if (n > 0) {
+            v.iov_len = (size_t)n;
+            evbuffer_commit_space(in, &v, 1);
+            if (nread != NULL) {
+                *nread += (uint64_t)n;
+            }
+            continue;
+        }
+        evbuffer_commit_space(in, &v, 0);
+        if (n == GW_IO_AGAIN) {
+            *wants_write = want == GW_WANT_WRITE;
+            return 0;
+        }
+        if (n == GW_IO_EOF) {
+            *eof = 1;
+            return 0;
+        }
+        return -1;
+    }
+    return 0;
 }

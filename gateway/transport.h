@@ -19,6 +19,7 @@
 #define GW_TRANSPORT_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include <openssl/ssl.h>
@@ -44,6 +45,21 @@ ssize_t gw_transport_read(struct gw_transport *t, void *buf, size_t len, int *wa
 ssize_t gw_transport_write(struct gw_transport *t, const void *buf, size_t len, int *want);
 /* Bytes TLS has decrypted and buffered but not yet returned (0 for plain). */
 size_t gw_transport_pending(const struct gw_transport *t);
+struct evbuffer;
+
+/* Write as much of out as the socket takes, one TLS record (16 KiB) per
+ * call, draining what was written. 0 when out is empty or the socket would
+ * block (*wants_read set if TLS needs the socket readable first), -1 on a
+ * write error. *written (may be NULL) is increased by the bytes written. */
+int gw_transport_flush(struct gw_transport *t, struct evbuffer *out, uint64_t *written,
+                       int *wants_read);
+/* Read into in until the socket would block, in reaches `limit` bytes, or
+ * `rounds` reads were made. 0 on success (*eof set at orderly close,
+ * *wants_write set if TLS needs the socket writable), -1 on a read error.
+ * *nread (may be NULL) is increased by the bytes read. */
+int gw_transport_fill(struct gw_transport *t, struct evbuffer *in, size_t limit, int rounds,
+                      uint64_t *nread, int *eof, int *wants_write);
+
 /* Best-effort close_notify, then close the fd and free the SSL. Idempotent. */
 void gw_transport_close(struct gw_transport *t);
 
