@@ -173,8 +173,8 @@ static int audit_run(const char *path, int64_t ext_id, const uint8_t *ext_hash,
         db_row_from_stmt(st, 0, v);
         int64_t id = v[DB_C_id].i;
         if (id < expect) {
-            ret = bad(r, id, "row %lld is out of sequence (expected row %lld)",
-                      (long long)id, (long long)expect);
+            ret = bad(r, id, "row %lld is out of sequence (expected row %lld)", (long long)id,
+                      (long long)expect);
             goto out;
         }
         if (id > expect) {
@@ -201,8 +201,8 @@ static int audit_run(const char *path, int64_t ext_id, const uint8_t *ext_hash,
         const void *rh = sqlite3_column_blob(st, DB_NCOLS + 1);
         int rhn = sqlite3_column_bytes(st, DB_NCOLS + 1);
         if (rhn != DB_HASH_LEN || memcmp(rh, h, DB_HASH_LEN) != 0) {
-            ret = bad(r, id, "row %lld: content does not match its hash (row edited)",
-                      (long long)id);
+            ret =
+                bad(r, id, "row %lld: content does not match its hash (row edited)", (long long)id);
             goto out;
         }
         memcpy(prev, h, DB_HASH_LEN);
@@ -215,8 +215,8 @@ static int audit_run(const char *path, int64_t ext_id, const uint8_t *ext_hash,
 
     if (sqlite3_prepare_v2(db, "SELECT row_hash FROM decisions WHERE id = ?", -1, &byid, NULL) !=
             SQLITE_OK ||
-        sqlite3_prepare_v2(db, "SELECT row_id, row_hash FROM chain_checkpoints ORDER BY row_id",
-                           -1, &st, NULL) != SQLITE_OK) {
+        sqlite3_prepare_v2(db, "SELECT row_id, row_hash FROM chain_checkpoints ORDER BY row_id", -1,
+                           &st, NULL) != SQLITE_OK) {
         db_sql_err(db, err, "read chain checkpoints");
         goto out;
     }
@@ -259,7 +259,8 @@ static int audit_run(const char *path, int64_t ext_id, const uint8_t *ext_hash,
     }
     r->first_bad_id = 0;
     if (r->checked == 0) {
-        snprintf(r->msg, sizeof(r->msg), "intact: no rows%s", r->anchor_id ? " after the retention anchor" : "");
+        snprintf(r->msg, sizeof(r->msg), "intact: no rows%s",
+                 r->anchor_id ? " after the retention anchor" : "");
     } else {
         snprintf(r->msg, sizeof(r->msg), "intact: %llu rows (ids %lld..%lld), %llu checkpoints",
                  (unsigned long long)r->checked, (long long)(r->anchor_id + 1),

@@ -8,8 +8,8 @@
  * few tens of thousands of rows per second on small machines. Here the
  * indexes are dropped, rows go in 100 000 per transaction with
  * synchronous=OFF, and the indexes are rebuilt at the end by sorting, which
- * is several times faster. Durability is restored before returning: a full
- * WAL checkpoint with synchronous=FULL. If the process dies mid-way the rows
+ * is two to three times faster. Durability is restored before returning: a
+ * full WAL checkpoint with synchronous=FULL. If the process dies mid-way the rows
  * committed so far are a valid chain, and the next db_migrate or
  * db_log_open rebuilds the missing indexes.
  *
@@ -73,8 +73,7 @@ long db_bulk_append(const char *path, int (*next)(void *arg, struct db_decision 
                 break;
             }
             if (rc < 0) {
-                gh_err_set(err, GH_R_INTERNAL, "bulk append: row source failed after %ld rows",
-                           n);
+                gh_err_set(err, GH_R_INTERNAL, "bulk append: row source failed after %ld rows", n);
                 goto out;
             }
             uint8_t hash[DB_HASH_LEN];
@@ -100,8 +99,7 @@ long db_bulk_append(const char *path, int (*next)(void *arg, struct db_decision 
         }
         char hex[2 * DB_HASH_LEN + 1];
         gh_hex(app.prev, DB_HASH_LEN, hex);
-        GH_INFO("chain checkpoint id=%lld hash=%s (bulk append end)", (long long)app.last_id,
-                hex);
+        GH_INFO("chain checkpoint id=%lld hash=%s (bulk append end)", (long long)app.last_id, hex);
     }
     ok = 1;
 out:
@@ -119,8 +117,7 @@ out:
                 *err = e2;
             }
         }
-        if (db_exec(db, "PRAGMA synchronous = FULL; PRAGMA wal_checkpoint(TRUNCATE)", &e2) !=
-            0) {
+        if (db_exec(db, "PRAGMA synchronous = FULL; PRAGMA wal_checkpoint(TRUNCATE)", &e2) != 0) {
             GH_ERROR("bulk append: final checkpoint failed: %s", e2.msg);
             ok = 0;
             if (err != NULL && err->msg[0] == '\0') {

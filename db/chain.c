@@ -64,8 +64,7 @@ int db_chain_head_load(sqlite3 *db, struct db_chain_head *h, struct gh_err *err)
     h->head_verifies = 1;
     char sql[1024];
     snprintf(sql, sizeof(sql),
-             "SELECT %s, prev_hash, row_hash FROM decisions ORDER BY id DESC LIMIT 1",
-             db_cols_sql);
+             "SELECT %s, prev_hash, row_hash FROM decisions ORDER BY id DESC LIMIT 1", db_cols_sql);
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
         db_sql_err(db, err, "read chain head");
         goto out;
@@ -195,8 +194,7 @@ int db_appender_add(struct db_appender *a, const struct db_decision *d, int64_t 
     db_row_from_decision(id, d, v);
     db_row_hash(a->prev, v, h);
     if (db_row_bind(a->ins, 1, v) != 0 ||
-        sqlite3_bind_blob(a->ins, DB_NCOLS + 1, a->prev, DB_HASH_LEN, SQLITE_STATIC) !=
-            SQLITE_OK ||
+        sqlite3_bind_blob(a->ins, DB_NCOLS + 1, a->prev, DB_HASH_LEN, SQLITE_STATIC) != SQLITE_OK ||
         sqlite3_bind_blob(a->ins, DB_NCOLS + 2, h, DB_HASH_LEN, SQLITE_STATIC) != SQLITE_OK) {
         sqlite3_reset(a->ins);
         sqlite3_clear_bindings(a->ins);

@@ -12,7 +12,6 @@
 #include "db/cli.h"
 
 #include <limits.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,9 +186,9 @@ static void fmt_time(int64_t us, char *buf, size_t len)
         snprintf(buf, len, "%lld", (long long)us);
         return;
     }
-    int k = snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                     (int)((us % 1000000) / 1000));
+    int k =
+        snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)((us % 1000000) / 1000));
     if (k < 0 || (size_t)k >= len) {
         snprintf(buf, len, "%lld", (long long)us); /* year beyond 9999: show raw µs */
     }
@@ -363,24 +362,37 @@ static int parse_num(const char *s, long long lo, long long hi, long long *out)
     return 0;
 }
 
-/* Options from argv[first..]: "--name VALUE" or "--name=VALUE". */
+static int name_is(const char *o, size_t nl, const char *name)
+{
+    return strlen(name) == nl && strncmp(o, name, nl) == 0;
+}
+
+/* Options from argv[first..]: "--name VALUE", "--name=VALUE" or a flag. */
 static int parse_args(int argc, char **argv, int first, struct args *a)
 {
     memset(a, 0, sizeof(*a));
     a->limit = 100;
     a->days = -1;
-    static const struct {
+    const struct {
         const char *name;
-        size_t off;
+        int *dst;
+    } flags[] = {{"json", &a->json}, {"oldest-first", &a->oldest_first}, {"explain", &a->explain}};
+    const struct {
+        const char *name;
+        const char **dst;
     } strs[] = {
-        {"db", offsetof(struct args, db)},
-        {"since", offsetof(struct args, since)},
-        {"subject", offsetof(struct args, subject)},
-        {"route", offsetof(struct args, route)},
-        {"decision", offsetof(struct args, decision)},
-        {"reason", offsetof(struct args, reason)},
-        {"session", offsetof(struct args, session)},
-        {"checkpoint", offsetof(struct args, checkpoint)},
+        {"db", &a->db},           {"since", &a->since},           {"subject", &a->subject},
+        {"route", &a->route},     {"decision", &a->decision},     {"reason", &a->reason},
+        {"session", &a->session}, {"checkpoint", &a->checkpoint},
+    };
+    const struct {
+        const char *name;
+        long long *dst, lo, hi;
+    } nums[] = {
+        {"limit", &a->limit, 1, 10000},
+        {"days", &a->days, 1, 36500},
+        {"batch", &a->batch, 1, 100000},
+        {"after-id", &a->after_id, 0, LLONG_MAX},
     };
     for (int i = first; i < argc; i++) {
         const char *o = argv[i];
@@ -389,16 +401,14 @@ static int parse_args(int argc, char **argv, int first, struct args *a)
             return -1;
         }
         o += 2;
-        if (strcmp(o, "json") == 0) {
-            a->json = 1;
-            continue;
+        int known = 0;
+        for (size_t k = 0; k < sizeof(flags) / sizeof(flags[0]); k++) {
+            if (strcmp(o, flags[k].name) == 0) {
+                *flags[k].dst = 1;
+                known = 1;
+            }
         }
-        if (strcmp(o, "oldest-first") == 0) {
-            a->oldest_first = 1;
-            continue;
-        }
-        if (strcmp(o, "explain") == 0) {
-            a->explain = 1;
+        if (known) {
             continue;
         }
         const char *eq = strchr(o, '=');
@@ -408,34 +418,25 @@ static int parse_args(int argc, char **argv, int first, struct args *a)
             fprintf(stderr, "gatehouse: --%.*s needs a value\n", (int)nl, o);
             return -1;
         }
-        int done = 0;
         for (size_t k = 0; k < sizeof(strs) / sizeof(strs[0]); k++) {
-            if (strlen(strs[k].name) == nl && strncmp(o, strs[k].name, nl) == 0) {
-                *(const char **)((char *)a + strs[k].off) = val;
-                done = 1;
+            if (name_is(o, nl, strs[k].name)) {
+                *strs[k].dst = val;
+                known = 1;
             }
         }
-        if (done) {
-            continue;
+        for (size_t k = 0; k < sizeof(nums) / sizeof(nums[0]); k++) {
+            if (!name_is(o, nl, nums[k].name)) {
+                continue;
+            }
+            known = 1;
+            if (parse_num(val, nums[k].lo, nums[k].hi, nums[k].dst) != 0) {
+                fprintf(stderr, "gatehouse: --%s must be a number from %lld to %lld\n",
+                        nums[k].name, nums[k].lo, nums[k].hi);
+                return -1;
+            }
         }
-        long long *num = NULL;
-        long long lo = 0, hi = 0;
-        if (nl == 5 && strncmp(o, "limit", 5) == 0) {
-            num = &a->limit, lo = 1, hi = 10000;
-        } else if (nl == 4 && strncmp(o, "days", 4) == 0) {
-            num = &a->days, lo = 1, hi = 36500;
-        } else if (nl == 5 && strncmp(o, "batch", 5) == 0) {
-            num = &a->batch, lo = 1, hi = 100000;
-        } else if (nl == 8 && strncmp(o, "after-id", 8) == 0) {
-            num = &a->after_id, lo = 0, hi = LLONG_MAX;
-        }
-        if (num == NULL) {
+        if (!known) {
             fprintf(stderr, "gatehouse: unknown option --%.*s\n", (int)nl, o);
-            return -1;
-        }
-        if (parse_num(val, lo, hi, num) != 0) {
-            fprintf(stderr, "gatehouse: --%.*s must be a number from %lld to %lld\n", (int)nl, o,
-                    lo, hi);
             return -1;
         }
     }
@@ -523,8 +524,8 @@ static int cmd_audit(const struct args *a)
         return EXIT_ERR;
     }
     if (a->json) {
-        printf("{\"result\":\"%s\",\"rows_checked\":%llu,\"first_bad_id\":", rc == 0 ? "intact" : "broken",
-               (unsigned long long)r.checked);
+        printf("{\"result\":\"%s\",\"rows_checked\":%llu,\"first_bad_id\":",
+               rc == 0 ? "intact" : "broken", (unsigned long long)r.checked);
         if (rc == 0) {
             printf("null");
         } else {

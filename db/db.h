@@ -7,6 +7,9 @@
  * retention, and the tables for sessions, revocations, policy versions and
  * the issuer JWKS cache. Must not: know about sockets, TLS or libevent.
  *
+ * Sessions, revocations and policy versions: db/state.h. The gatehouse
+ * db/decisions/audit subcommands: db/cli.h.
+ *
  * Threads: db_log_open starts one writer thread that owns the write
  * connection. Workers call db_log_append (never blocks on SQLite; copies the
  * row into the queue). In strict mode the caller passes a completion
@@ -35,7 +38,7 @@ struct db_decision {
     char session_id[33];
     char client_addr[64];
     int client_port;
-    char cert_thumb[65];    /* hex SHA-256 of the client cert ("" if none) */
+    char cert_thumb[65]; /* hex SHA-256 of the client cert ("" if none) */
     char cert_subject[256];
     char token_sub[256];
     char token_iss[256];
@@ -52,22 +55,25 @@ struct db_decision {
     uint64_t bytes_in;
     uint64_t bytes_out;
     int64_t latency_us;
-    char detail[128];       /* short log-safe detail (e.g. admin action) */
+    char detail[128]; /* short log-safe detail (e.g. admin action) */
 };
 
-enum db_mode { DB_STRICT = 0, DB_ASYNC = 1, DB_NOOP = 2 /* bench only: drops nothing, writes nothing */ };
+enum db_mode {
+    DB_STRICT = 0,
+    DB_ASYNC = 1,
+    DB_NOOP = 2 /* bench only: drops nothing, writes nothing */
+};
 
 struct db_log_opts {
     const char *path;
     enum db_mode mode;
-    int queue_size;        /* rows, default 8192 */
-    int async_window_ms;   /* async: max delay before a commit, default 50 */
-    int max_batch;         /* rows per transaction, default 512 */
-    int checkpoint_every;  /* log chain-head checkpoint every N rows, default 10000 */
-    /* Added after the first draft (zero = default, so existing initializers
-     * keep working): */
-    int busy_timeout_ms;   /* writer's wait for a lock another connection holds, default 5000 */
-    int close_timeout_ms;  /* db_log_close keeps retrying a failing write this long, default 10000 */
+    int queue_size;       /* rows, default 8192 */
+    int async_window_ms;  /* async: max delay before a commit, default 50 */
+    int max_batch;        /* rows per transaction, default 512 */
+    int checkpoint_every; /* log chain-head checkpoint every N rows, default 10000 */
+    /* zero = default for every field: */
+    int busy_timeout_ms;  /* writer's wait for a lock another connection holds, default 5000 */
+    int close_timeout_ms; /* db_log_close keeps retrying a failing write this long, default 10000 */
 };
 
 struct db_log;
@@ -81,17 +87,20 @@ void db_log_close(struct db_log *l);
 
 /* Queue one row. Returns 0 when queued. Returns -1 when the queue is full
  * (caller applies backpressure / sheds with GH_R_OVERLOADED) or the log is
- * failed in strict mode (GH_R_LOG_UNAVAILABLE: fail closed). cb may be NULL
- * (async rows); it runs on the writer thread after commit. */
+ * failed in strict mode (GH_R_LOG_UNAVAILABLE: fail closed), or closing
+ * (GH_R_SHUTDOWN). cb may be NULL (async rows); it runs once, on the writer
+ * thread: ok=1 after the row's COMMIT returned; ok=0 when writes are failing
+ * -- answer 503: the queued row was rewritten to deny / 503 /
+ * decision_log_unavailable (its verdict kept in detail) and is still written
+ * when the disk recovers (docs/DECISION-LOG.md, "Durability modes"). */
 int db_log_append(struct db_log *l, const struct db_decision *d, db_commit_cb cb, void *arg,
                   struct gh_err *err) GH_WUR;
 
 struct db_log_stats {
     uint64_t queued, committed, failed, batches;
     int queue_depth, queue_size;
-    int healthy;          /* 0 after a write error until a write succeeds again */
-    uint64_t at_risk;     /* async: rows accepted but not yet committed */
-    /* Added after the first draft: */
+    int healthy;           /* 0 after a write error until a write succeeds again */
+    uint64_t at_risk;      /* async: rows accepted but not yet committed */
     uint64_t rejected;     /* appends refused because the queue was full (GH_R_OVERLOADED) */
     uint64_t refused;      /* appends refused while unhealthy, strict (GH_R_LOG_UNAVAILABLE) */
     uint64_t write_errors; /* failed transactions (their rows stay queued and are retried) */
@@ -116,7 +125,7 @@ int db_log_test_set_max_pages(struct db_log *l, int64_t pages) GH_WUR;
  * Returns rows appended, or -1 (rows committed before the error stay; the
  * chain stays valid and the indexes are rebuilt). */
 long db_bulk_append(const char *path, int (*next)(void *arg, struct db_decision *d), void *arg,
-                    struct gh_err *err);
+                    struct gh_err *err) GH_WUR;
 
 /* Schema migration only (gatehouse db migrate); also rebuilds a missing
  * index of the decisions table. */
@@ -129,9 +138,8 @@ struct db_audit_result {
     uint64_t checked;
     int64_t first_bad_id;
     char msg[256];
-    /* Added after the first draft: */
     int64_t anchor_id;    /* chain starts after this row (retention), 0 = from the start */
-    int64_t last_id;      /* highest row id present */
+    int64_t last_id;      /* highest row id present (set when the walk completed) */
     uint64_t checkpoints; /* checkpoints compared */
 };
 int db_audit_verify(const char *path, struct db_audit_result *r, struct gh_err *err) GH_WUR;
@@ -145,13 +153,13 @@ int db_audit_verify_checkpoint(const char *path, int64_t id, const char *hash_he
  * first, up to limit rows. */
 struct db_query {
     int64_t since_us;
-    int64_t after_id;      /* only rows with id > after_id (for follow) */
-    const char *subject;   /* token_sub or cert_subject equals */
+    int64_t after_id;    /* only rows with id > after_id (for follow) */
+    const char *subject; /* token_sub or cert_subject equals */
     const char *route;
-    int decision;          /* -1 any, 0 deny, 1 allow */
-    const char *reason;    /* reason name */
+    int decision;       /* -1 any, 0 deny, 1 allow */
+    const char *reason; /* reason name */
     const char *session_id;
-    int limit;             /* default 100, max 10000 */
+    int limit; /* default 100, max 10000 */
     int oldest_first;
 };
 typedef int (*db_row_cb)(void *arg, int64_t id, const struct db_decision *d);

@@ -37,32 +37,32 @@
  * Changing this list changes the hash of every row: only ever append, and
  * bump DB_ROW_FORMAT together with a migration.
  */
-#define DB_DECISION_COLUMNS(X)                                                 \
-    X(id, 0)                                                               \
-    X(ts_us, 0)                                                            \
-    X(worker, 0)                                                           \
-    X(conn_id, 0)                                                          \
-    X(request_id, 0)                                                       \
-    X(session_id, 1)                                                       \
-    X(client_addr, 1)                                                      \
-    X(client_port, 0)                                                      \
-    X(cert_thumb, 1)                                                       \
-    X(cert_subject, 1)                                                     \
-    X(token_sub, 1)                                                        \
-    X(token_iss, 1)                                                        \
-    X(token_jti, 1)                                                        \
-    X(route, 1)                                                            \
-    X(method, 1)                                                           \
-    X(host, 1)                                                             \
-    X(path, 1)                                                             \
-    X(decision, 1)                                                         \
-    X(reason, 1)                                                           \
-    X(rule_id, 1)                                                          \
-    X(policy_version, 1)                                                   \
-    X(status, 0)                                                           \
-    X(bytes_in, 0)                                                         \
-    X(bytes_out, 0)                                                        \
-    X(latency_us, 0)                                                       \
+#define DB_DECISION_COLUMNS(X)                                                                     \
+    X(id, 0)                                                                                       \
+    X(ts_us, 0)                                                                                    \
+    X(worker, 0)                                                                                   \
+    X(conn_id, 0)                                                                                  \
+    X(request_id, 0)                                                                               \
+    X(session_id, 1)                                                                               \
+    X(client_addr, 1)                                                                              \
+    X(client_port, 0)                                                                              \
+    X(cert_thumb, 1)                                                                               \
+    X(cert_subject, 1)                                                                             \
+    X(token_sub, 1)                                                                                \
+    X(token_iss, 1)                                                                                \
+    X(token_jti, 1)                                                                                \
+    X(route, 1)                                                                                    \
+    X(method, 1)                                                                                   \
+    X(host, 1)                                                                                     \
+    X(path, 1)                                                                                     \
+    X(decision, 1)                                                                                 \
+    X(reason, 1)                                                                                   \
+    X(rule_id, 1)                                                                                  \
+    X(policy_version, 1)                                                                           \
+    X(status, 0)                                                                                   \
+    X(bytes_in, 0)                                                                                 \
+    X(bytes_out, 0)                                                                                \
+    X(latency_us, 0)                                                                               \
     X(detail, 1)
 
 enum {
@@ -122,12 +122,12 @@ int db_schema_migrate(sqlite3 *db, struct gh_err *err) GH_WUR;
 int db_writer_lock(const char *path, struct gh_err *err);
 
 struct db_chain_head {
-    int64_t last_id;            /* the next row gets last_id + 1 */
-    int64_t row_id;             /* highest row present, 0 if none */
-    int64_t anchor_id;          /* newest retention anchor, 0 if none */
-    int64_t ckpt_id;            /* highest checkpoint, 0 if none */
-    uint8_t prev[DB_HASH_LEN];  /* prev_hash of the next row */
-    int head_verifies;          /* the last row's hash matches its content */
+    int64_t last_id;           /* the next row gets last_id + 1 */
+    int64_t row_id;            /* highest row present, 0 if none */
+    int64_t anchor_id;         /* newest retention anchor, 0 if none */
+    int64_t ckpt_id;           /* highest checkpoint, 0 if none */
+    uint8_t prev[DB_HASH_LEN]; /* prev_hash of the next row */
+    int head_verifies;         /* the last row's hash matches its content */
 };
 /* Where the chain continues (see chain.c). */
 int db_chain_head_load(sqlite3 *db, struct db_chain_head *h, struct gh_err *err) GH_WUR;

@@ -20,14 +20,12 @@
 static int check_key(const char *key, struct gh_err *err)
 {
     if (key == NULL || key[0] == '\0' || strlen(key) > KV_MAX_KEY) {
-        return gh_err_set(err, GH_R_INTERNAL, "kv: key empty or longer than %d bytes",
-                          KV_MAX_KEY);
+        return gh_err_set(err, GH_R_INTERNAL, "kv: key empty or longer than %d bytes", KV_MAX_KEY);
     }
     return 0;
 }
 
-int db_kv_put(const char *path, const char *key, const char *val, size_t len,
-              struct gh_err *err)
+int db_kv_put(const char *path, const char *key, const char *val, size_t len, struct gh_err *err)
 {
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
@@ -86,8 +84,7 @@ char *db_kv_get(const char *path, const char *key, size_t *len, struct gh_err *e
     if (db == NULL) {
         return NULL;
     }
-    if (sqlite3_prepare_v2(db, "SELECT value FROM kv WHERE key = ?", -1, &st, NULL) !=
-        SQLITE_OK) {
+    if (sqlite3_prepare_v2(db, "SELECT value FROM kv WHERE key = ?", -1, &st, NULL) != SQLITE_OK) {
         db_sql_err(db, err, "kv get");
         goto out;
     }

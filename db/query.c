@@ -19,8 +19,7 @@
 #define DEF_LIMIT 100
 #define MAX_LIMIT 10000
 
-static int build(const struct db_query *q, int explain, char *sql, size_t len,
-                 struct gh_err *err)
+static int build(const struct db_query *q, int explain, char *sql, size_t len, struct gh_err *err)
 {
     if (q->decision < -1 || q->decision > 1) {
         return gh_err_set(err, GH_R_ADMIN_BAD_REQUEST, "decision filter must be allow or deny");
@@ -28,8 +27,8 @@ static int build(const struct db_query *q, int explain, char *sql, size_t len,
     if (q->reason != NULL && gh_reason_from_name(q->reason) < 0) {
         return gh_err_set(err, GH_R_ADMIN_BAD_REQUEST, "unknown reason code");
     }
-    int n = snprintf(sql, len, "%sSELECT %s FROM decisions WHERE 1", explain ? "EXPLAIN QUERY PLAN " : "",
-                     db_cols_sql);
+    int n = snprintf(sql, len, "%sSELECT %s FROM decisions WHERE 1",
+                     explain ? "EXPLAIN QUERY PLAN " : "", db_cols_sql);
     struct {
         int on;
         const char *frag;
@@ -56,8 +55,8 @@ static int build(const struct db_query *q, int explain, char *sql, size_t len,
         if (q->after_id > 0) {
             n += snprintf(sql + n, len - (size_t)n, " ORDER BY id %s LIMIT :limit", dir);
         } else {
-            n += snprintf(sql + n, len - (size_t)n, " ORDER BY ts_us %s, id %s LIMIT :limit",
-                          dir, dir);
+            n += snprintf(sql + n, len - (size_t)n, " ORDER BY ts_us %s, id %s LIMIT :limit", dir,
+                          dir);
         }
     }
     if (n < 0 || (size_t)n >= len) {
@@ -110,8 +109,8 @@ static int prepare(const char *path, const struct db_query *q, int explain, sqli
     if (bind_int(st, ":since", q->since_us) != 0 || bind_int(st, ":after", q->after_id) != 0 ||
         bind_text(st, ":subject", q->subject) != 0 || bind_text(st, ":route", q->route) != 0 ||
         bind_text(st, ":decision", q->decision == 1 ? "allow" : "deny") != 0 ||
-        bind_text(st, ":reason", q->reason) != 0 ||
-        bind_text(st, ":session", q->session_id) != 0 || bind_int(st, ":limit", limit) != 0) {
+        bind_text(st, ":reason", q->reason) != 0 || bind_text(st, ":session", q->session_id) != 0 ||
+        bind_int(st, ":limit", limit) != 0) {
         db_sql_err(db, err, "bind query");
         goto fail;
     }

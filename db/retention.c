@@ -27,15 +27,17 @@
 #define MAX_BATCH 100000
 #define PAUSE_US 5000
 
-/* One batch. Returns rows deleted (0 = nothing left to delete) or -1. */
+/* One retention run over several batches. */
 struct run {
     int64_t cutoff;
     int batch;
-    int64_t anchor_rowid;       /* chain_anchor row of this run, 0 before the first batch */
-    int64_t last;               /* newest deleted id and its hash */
+    int64_t anchor_rowid; /* chain_anchor row of this run, 0 before the first batch */
+    int64_t last;         /* newest deleted id and its hash */
     uint8_t hash[DB_HASH_LEN];
 };
 
+/* One batch, one transaction. Returns rows deleted (0 = nothing left to
+ * delete) or -1 (rolled back). */
 static long one_batch(sqlite3 *db, struct run *run, struct gh_err *err)
 {
     sqlite3_stmt *st = NULL;
@@ -45,8 +47,8 @@ static long one_batch(sqlite3 *db, struct run *run, struct gh_err *err)
     if (db_exec(db, "BEGIN IMMEDIATE", err) != 0) {
         return -1;
     }
-    if (sqlite3_prepare_v2(db, "SELECT id, ts_us, row_hash FROM decisions ORDER BY id LIMIT ?",
-                           -1, &st, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(db, "SELECT id, ts_us, row_hash FROM decisions ORDER BY id LIMIT ?", -1,
+                           &st, NULL) != SQLITE_OK) {
         db_sql_err(db, err, "retention select");
         goto out;
     }

@@ -219,8 +219,7 @@ static int check_identity(sqlite3 *db, int64_t *ver, struct gh_err *err)
 
 /* Stamp the new version (user_version, application_id) and keep a history
  * row, inside the migration's transaction. */
-static int record_migration(sqlite3 *db, int64_t ver, const struct migration *m,
-                            struct gh_err *err)
+static int record_migration(sqlite3 *db, int64_t ver, const struct migration *m, struct gh_err *err)
 {
     char sql[128];
     snprintf(sql, sizeof(sql), "PRAGMA application_id = %d; PRAGMA user_version = %lld;",
@@ -229,8 +228,8 @@ static int record_migration(sqlite3 *db, int64_t ver, const struct migration *m,
         return -1;
     }
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(db, "INSERT INTO schema_migrations VALUES (?, ?, ?)", -1, &st,
-                                NULL);
+    int rc =
+        sqlite3_prepare_v2(db, "INSERT INTO schema_migrations VALUES (?, ?, ?)", -1, &st, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_bind_int64(st, 1, ver);
         sqlite3_bind_int64(st, 2, gh_now_us());
@@ -271,8 +270,7 @@ int db_schema_migrate(sqlite3 *db, struct gh_err *err)
         if (db_exec(db, "COMMIT", err) != 0) {
             goto fail;
         }
-        GH_INFO("db: schema migrated to version %lld (%s)", (long long)(ver + 1),
-                m->description);
+        GH_INFO("db: schema migrated to version %lld (%s)", (long long)(ver + 1), m->description);
         ver++;
     }
     return 0;
@@ -285,8 +283,7 @@ fail:
 
 /* The first statement on a connection is where SQLite notices a file that
  * is not a database; keep the message readable for operators. */
-static int pragma_text(sqlite3 *db, const char *sql, char *out, size_t outlen,
-                       struct gh_err *err)
+static int pragma_text(sqlite3 *db, const char *sql, char *out, size_t outlen, struct gh_err *err)
 {
     sqlite3_stmt *st = NULL;
     int ret = -1;
@@ -299,7 +296,8 @@ static int pragma_text(sqlite3 *db, const char *sql, char *out, size_t outlen,
         goto out;
     }
     const unsigned char *t = sqlite3_column_text(st, 0);
-    db_copy_str(out, outlen, t != NULL ? (const char *)t : "", t != NULL ? strlen((const char *)t) : 0);
+    db_copy_str(out, outlen, t != NULL ? (const char *)t : "",
+                t != NULL ? strlen((const char *)t) : 0);
     ret = 0;
 out:
     sqlite3_finalize(st);
@@ -315,8 +313,8 @@ sqlite3 *db_conn_open(const char *path, enum db_conn_kind kind, int strict, int 
         return NULL;
     }
     int flags = SQLITE_OPEN_NOMUTEX;
-    flags |= kind == DB_CONN_READ ? SQLITE_OPEN_READONLY
-                                  : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    flags |=
+        kind == DB_CONN_READ ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
     int rc = sqlite3_open_v2(path, &db, flags, NULL);
     if (rc != SQLITE_OK) {
         if (db == NULL) {
@@ -355,8 +353,7 @@ sqlite3 *db_conn_open(const char *path, enum db_conn_kind kind, int strict, int 
         goto fail;
     }
     if (strcmp(mode, "wal") != 0) {
-        gh_err_set(err, GH_R_INTERNAL, "open %s: cannot enable WAL (journal_mode %s)", path,
-                   mode);
+        gh_err_set(err, GH_R_INTERNAL, "open %s: cannot enable WAL (journal_mode %s)", path, mode);
         goto fail;
     }
     const char *pragmas = strict ? "PRAGMA synchronous = FULL;" : "PRAGMA synchronous = NORMAL;";
@@ -389,7 +386,8 @@ int db_schema_repair_indexes(sqlite3 *db, int loud, struct gh_err *err)
 {
     sqlite3_stmt *st = NULL;
     int ret = -1;
-    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = ?",
+    if (sqlite3_prepare_v2(db,
+                           "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = ?",
                            -1, &st, NULL) != SQLITE_OK) {
         return db_sql_err(db, err, "check indexes");
     }

@@ -58,8 +58,7 @@ static int valid_state(const char *s)
     return strcmp(s, "active") == 0 || strcmp(s, "ended") == 0 || strcmp(s, "revoked") == 0;
 }
 
-int db_session_upsert(const char *path, const struct db_session *s, size_t n,
-                      struct gh_err *err)
+int db_session_upsert(const char *path, const struct db_session *s, size_t n, struct gh_err *err)
 {
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
@@ -130,8 +129,8 @@ out:
     return ret;
 }
 
-#define SESSION_COLS                                                                       \
-    "id, issuer, subject, cert_thumb, cert_subject, first_seen_us, last_seen_us, requests," \
+#define SESSION_COLS                                                                               \
+    "id, issuer, subject, cert_thumb, cert_subject, first_seen_us, last_seen_us, requests,"        \
     " bytes_in, bytes_out, last_addr, state, revoked_us"
 
 static void read_session(sqlite3_stmt *st, struct db_session *s)
@@ -152,8 +151,8 @@ static void read_session(sqlite3_stmt *st, struct db_session *s)
     s->revoked_us = sqlite3_column_int64(st, 12);
 }
 
-int db_session_list(const char *path, const struct db_session_query *q, db_session_cb cb,
-                    void *arg, struct gh_err *err)
+int db_session_list(const char *path, const struct db_session_query *q, db_session_cb cb, void *arg,
+                    struct gh_err *err)
 {
     static const struct db_session_query all = {0};
     sqlite3 *db = NULL;
@@ -207,8 +206,7 @@ out:
     return ret;
 }
 
-int db_session_get(const char *path, const char *id, struct db_session *out,
-                   struct gh_err *err)
+int db_session_get(const char *path, const char *id, struct db_session *out, struct gh_err *err)
 {
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
@@ -318,12 +316,13 @@ int db_revocation_list(const char *path, int active_only, int64_t now_us,
     if (db == NULL) {
         return -1;
     }
-    if (sqlite3_prepare_v2(db,
-                           "SELECT id, kind, target, reason, actor, created_us, expires_us,"
-                           " lifted_us, lifted_by FROM revocations"
-                           " WHERE ?1 = 0 OR (lifted_us = 0 AND (expires_us = 0 OR expires_us > ?2))"
-                           " ORDER BY id DESC",
-                           -1, &st, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(
+            db,
+            "SELECT id, kind, target, reason, actor, created_us, expires_us,"
+            " lifted_us, lifted_by FROM revocations"
+            " WHERE ?1 = 0 OR (lifted_us = 0 AND (expires_us = 0 OR expires_us > ?2))"
+            " ORDER BY id DESC",
+            -1, &st, NULL) != SQLITE_OK) {
         db_sql_err(db, err, "revocation list");
         goto out;
     }
@@ -397,8 +396,8 @@ out:
 
 /* ---- policy versions ----------------------------------------------------- */
 
-#define POLICY_COLS                                                                     \
-    "id, hash, applied_by, applied_us, activated_us, active, comment,"                  \
+#define POLICY_COLS                                                                                \
+    "id, hash, applied_by, applied_us, activated_us, active, comment,"                             \
     " length(CAST(source AS BLOB))"
 
 static void read_policy(sqlite3_stmt *st, struct db_policy_version *v)
@@ -481,7 +480,8 @@ static int activate_id(sqlite3 *db, int64_t id, int64_t now_us, struct gh_err *e
     }
     sqlite3_finalize(st);
     st = NULL;
-    if (sqlite3_prepare_v2(db, "UPDATE policy_versions SET active = 1, activated_us = ? WHERE id = ?",
+    if (sqlite3_prepare_v2(db,
+                           "UPDATE policy_versions SET active = 1, activated_us = ? WHERE id = ?",
                            -1, &st, NULL) != SQLITE_OK) {
         db_sql_err(db, err, "policy activate");
         goto out;
@@ -502,8 +502,8 @@ static int get_meta(sqlite3 *db, int64_t id, struct db_policy_version *out, stru
 {
     sqlite3_stmt *st = NULL;
     int ret = -1;
-    if (sqlite3_prepare_v2(db, "SELECT " POLICY_COLS " FROM policy_versions WHERE id = ?", -1,
-                           &st, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(db, "SELECT " POLICY_COLS " FROM policy_versions WHERE id = ?", -1, &st,
+                           NULL) != SQLITE_OK) {
         db_sql_err(db, err, "policy version read");
         goto out;
     }
@@ -519,9 +519,9 @@ out:
     return ret;
 }
 
-int db_policy_version_add(const char *path, const char *source, size_t len,
-                          const char *applied_by, const char *comment, int64_t now_us,
-                          int activate, struct db_policy_version *out, struct gh_err *err)
+int db_policy_version_add(const char *path, const char *source, size_t len, const char *applied_by,
+                          const char *comment, int64_t now_us, int activate,
+                          struct db_policy_version *out, struct gh_err *err)
 {
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
@@ -592,7 +592,8 @@ int db_policy_version_list(const char *path, int limit,
     if (db == NULL) {
         return -1;
     }
-    if (sqlite3_prepare_v2(db, "SELECT " POLICY_COLS " FROM policy_versions ORDER BY id DESC LIMIT ?",
+    if (sqlite3_prepare_v2(db,
+                           "SELECT " POLICY_COLS " FROM policy_versions ORDER BY id DESC LIMIT ?",
                            -1, &st, NULL) != SQLITE_OK) {
         db_sql_err(db, err, "policy list");
         goto out;

@@ -27,7 +27,7 @@
 /* One (issuer, subject, cert thumbprint) session. Counters are absolute
  * values held by the gateway; an upsert overwrites them. */
 struct db_session {
-    char id[33];            /* 128-bit random id, 32 hex */
+    char id[33]; /* 128-bit random id, 32 hex */
     char issuer[256];
     char subject[256];
     char cert_thumb[65];
@@ -38,8 +38,8 @@ struct db_session {
     uint64_t bytes_in;
     uint64_t bytes_out;
     char last_addr[64];
-    char state[16];         /* "active", "ended" or "revoked" */
-    int64_t revoked_us;     /* 0 unless revoked */
+    char state[16];     /* "active", "ended" or "revoked" */
+    int64_t revoked_us; /* 0 unless revoked */
 };
 
 /* Insert or update n sessions in one transaction. first_seen keeps the
@@ -50,15 +50,15 @@ int db_session_upsert(const char *path, const struct db_session *s, size_t n,
                       struct gh_err *err) GH_WUR;
 
 struct db_session_query {
-    int64_t seen_since_us;  /* last_seen_us >= this (0: any) */
-    const char *subject;    /* NULL: any */
-    const char *state;      /* NULL: any */
-    int limit;              /* <= 0: 100; max 10000 */
+    int64_t seen_since_us; /* last_seen_us >= this (0: any) */
+    const char *subject;   /* NULL: any */
+    const char *state;     /* NULL: any */
+    int limit;             /* <= 0: 100; max 10000 */
 };
 typedef int (*db_session_cb)(void *arg, const struct db_session *s);
 /* Sessions, most recently seen first. cb returning non-zero stops early. */
-int db_session_list(const char *path, const struct db_session_query *q, db_session_cb cb,
-                    void *arg, struct gh_err *err) GH_WUR;
+int db_session_list(const char *path, const struct db_session_query *q, db_session_cb cb, void *arg,
+                    struct gh_err *err) GH_WUR;
 /* One session by id: 0 found (out filled), 1 not found, -1 error. */
 int db_session_get(const char *path, const char *id, struct db_session *out,
                    struct gh_err *err) GH_WUR;
@@ -76,14 +76,14 @@ const char *db_revocation_kind_name(enum db_revocation_kind k);
 int db_revocation_kind_parse(const char *s);
 
 struct db_revocation {
-    int64_t id;             /* assigned by db_revocation_add */
+    int64_t id; /* assigned by db_revocation_add */
     enum db_revocation_kind kind;
     char target[256];
-    char reason[128];       /* operator's free text */
-    char actor[256];        /* who revoked (admin cert subject, "backchannel_logout") */
+    char reason[128]; /* operator's free text */
+    char actor[256];  /* who revoked (admin cert subject, "backchannel_logout") */
     int64_t created_us;
-    int64_t expires_us;     /* 0 = until lifted (token: the token's exp) */
-    int64_t lifted_us;      /* 0 = in force */
+    int64_t expires_us; /* 0 = until lifted (token: the token's exp) */
+    int64_t lifted_us;  /* 0 = in force */
     char lifted_by[256];
 };
 
@@ -107,8 +107,8 @@ struct db_policy_version {
     int64_t id;
     char hash[65];
     char applied_by[256];
-    int64_t applied_us;     /* first stored */
-    int64_t activated_us;   /* last made active (0 if never) */
+    int64_t applied_us;   /* first stored */
+    int64_t activated_us; /* last made active (0 if never) */
     int active;
     char comment[256];
     size_t source_len;
@@ -117,10 +117,9 @@ struct db_policy_version {
 /* Store source as a version (identical text = same version, stored once)
  * and, if activate, make it the one active version. out (may be NULL) gets
  * the version's metadata. Returns 0 or -1. */
-int db_policy_version_add(const char *path, const char *source, size_t len,
-                          const char *applied_by, const char *comment, int64_t now_us,
-                          int activate, struct db_policy_version *out,
-                          struct gh_err *err) GH_WUR;
+int db_policy_version_add(const char *path, const char *source, size_t len, const char *applied_by,
+                          const char *comment, int64_t now_us, int activate,
+                          struct db_policy_version *out, struct gh_err *err) GH_WUR;
 /* Versions without their source, newest first, at most limit (<= 0: 100). */
 int db_policy_version_list(const char *path, int limit,
                            int (*cb)(void *arg, const struct db_policy_version *v), void *arg,

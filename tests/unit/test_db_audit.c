@@ -66,13 +66,15 @@ static const struct {
     const char *name;
     int text;
 } cols[] = {
-    {"id", 0},          {"ts_us", 0},        {"worker", 0},         {"conn_id", 0},
-    {"request_id", 0},  {"session_id", 1},   {"client_addr", 1},    {"client_port", 0},
-    {"cert_thumb", 1},  {"cert_subject", 1}, {"token_sub", 1},      {"token_iss", 1},
-    {"token_jti", 1},   {"route", 1},        {"method", 1},         {"host", 1},
-    {"path", 1},        {"decision", 1},     {"reason", 1},         {"rule_id", 1},
-    {"policy_version", 1}, {"status", 0},    {"bytes_in", 0},       {"bytes_out", 0},
-    {"latency_us", 0},  {"detail", 1},
+    {"id", 0},           {"ts_us", 0},       {"worker", 0},
+    {"conn_id", 0},      {"request_id", 0},  {"session_id", 1},
+    {"client_addr", 1},  {"client_port", 0}, {"cert_thumb", 1},
+    {"cert_subject", 1}, {"token_sub", 1},   {"token_iss", 1},
+    {"token_jti", 1},    {"route", 1},       {"method", 1},
+    {"host", 1},         {"path", 1},        {"decision", 1},
+    {"reason", 1},       {"rule_id", 1},     {"policy_version", 1},
+    {"status", 0},       {"bytes_in", 0},    {"bytes_out", 0},
+    {"latency_us", 0},   {"detail", 1},
 };
 #define NC (sizeof(cols) / sizeof(cols[0]))
 
@@ -150,13 +152,13 @@ static void rewrite_chain_from(int64_t from)
     snprintf(where, sizeof(where), "WHERE id >= %lld", (long long)from);
     select_sql(sql, sizeof(sql), where);
     assert_int_equal(sqlite3_open(dbp, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "DROP TRIGGER IF EXISTS decisions_append_only; BEGIN",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db, "DROP TRIGGER IF EXISTS decisions_append_only; BEGIN", NULL, NULL, NULL),
+        SQLITE_OK);
     uint8_t prev[32];
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT row_hash FROM decisions WHERE id = ?", -1,
-                                        &ph, NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "SELECT row_hash FROM decisions WHERE id = ?", -1, &ph, NULL),
+        SQLITE_OK);
     sqlite3_bind_int64(ph, 1, from - 1);
     assert_int_equal(sqlite3_step(ph), SQLITE_ROW);
     memcpy(prev, sqlite3_column_blob(ph, 0), 32);
@@ -188,9 +190,9 @@ static void hex_of_row(int64_t id, char out[65])
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     assert_int_equal(sqlite3_open_v2(dbp, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT row_hash FROM decisions WHERE id = ?", -1,
-                                        &st, NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "SELECT row_hash FROM decisions WHERE id = ?", -1, &st, NULL),
+        SQLITE_OK);
     sqlite3_bind_int64(st, 1, id);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     gh_hex(sqlite3_column_blob(st, 0), 32, out);
@@ -428,8 +430,8 @@ static void *append_thread(void *arg)
 static void retention_concurrent_with_writer(void **state)
 {
     struct gh_err err = {0};
-    struct db_log_opts o = {.path = dbp, .mode = DB_STRICT, .checkpoint_every = 100,
-                            .queue_size = 256};
+    struct db_log_opts o = {
+        .path = dbp, .mode = DB_STRICT, .checkpoint_every = 100, .queue_size = 256};
     struct db_log *l = db_log_open(&o, &err);
     assert_non_null(l);
     struct appender a = {.l = l, .n = 3000};
@@ -466,8 +468,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(deleted_range_and_first_row, setup, teardown),
         cmocka_unit_test_setup_teardown(spliced_renumbered, setup, teardown),
         cmocka_unit_test_setup_teardown(truncated_tail, setup, teardown),
-        cmocka_unit_test_setup_teardown(truncated_tail_and_checkpoints_needs_log_checkpoint,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(truncated_tail_and_checkpoints_needs_log_checkpoint, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(chain_rewritten_caught_by_checkpoint, setup, teardown),
         cmocka_unit_test_setup_teardown(retention_keeps_chain_verifiable, setup, teardown),
         cmocka_unit_test_setup_teardown(retention_of_everything_then_new_rows, setup, teardown),

@@ -148,7 +148,11 @@ static void migrate_and_retention(void **state)
     fill(5); /* 2023 timestamps */
     assert_int_equal(cli("db", "retention", "--db", dbp, "--days", "0", NULL), 2);
     assert_int_equal(cli("db", "retention", "--db", dbp, NULL), 2);
-    assert_int_equal(cli("db", "retention", "--db=" "x", "--days", "abc", NULL), 2);
+    assert_int_equal(cli("db", "retention",
+                         "--db="
+                         "x",
+                         "--days", "abc", NULL),
+                     2);
     char arg[320];
     snprintf(arg, sizeof(arg), "--db=%s", dbp);
     assert_int_equal(cli("db", "retention", arg, "--days", "30", "--batch", "2", NULL), 0);
@@ -172,9 +176,8 @@ static void decisions_text_and_json(void **state)
     assert_null(strchr(out, '\x1b'));
     assert_non_null(strstr(out, "/x?[2J"));
 
-    assert_int_equal(cli("decisions", "--db", dbp, "--json", "--limit", "3", "--oldest-first",
-                         NULL),
-                     0);
+    assert_int_equal(
+        cli("decisions", "--db", dbp, "--json", "--limit", "3", "--oldest-first", NULL), 0);
     char *l1 = out, *l2 = strchr(l1, '\n');
     assert_non_null(l2);
     assert_int_equal(strncmp(l1, "{\"id\":1,", 8), 0);
@@ -229,9 +232,9 @@ static void audit_exit_codes(void **state)
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     assert_int_equal(sqlite3_open(dbp, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT row_hash FROM decisions WHERE id = 12", -1,
-                                        &st, NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "SELECT row_hash FROM decisions WHERE id = 12", -1, &st, NULL),
+        SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     gh_hex(sqlite3_column_blob(st, 0), 32, hex);
     sqlite3_finalize(st);

@@ -190,8 +190,8 @@ static void busy_async_keeps_rows_at_risk(void **state)
     assert_int_equal(sqlite3_open(dbp, &blocker), SQLITE_OK);
     assert_int_equal(sqlite3_exec(blocker, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
 
-    struct db_log_opts o = {.path = dbp, .mode = DB_ASYNC, .async_window_ms = 10,
-                            .busy_timeout_ms = 50};
+    struct db_log_opts o = {
+        .path = dbp, .mode = DB_ASYNC, .async_window_ms = 10, .busy_timeout_ms = 50};
     struct db_log *l = db_log_open(&o, &err);
     assert_non_null(l);
     struct db_decision d;
@@ -225,8 +225,11 @@ static void shutdown_gives_up_and_counts(void **state)
     assert_int_equal(sqlite3_open(dbp, &blocker), SQLITE_OK);
     assert_int_equal(sqlite3_exec(blocker, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
 
-    struct db_log_opts o = {.path = dbp, .mode = DB_ASYNC, .async_window_ms = 10,
-                            .busy_timeout_ms = 50, .close_timeout_ms = 300};
+    struct db_log_opts o = {.path = dbp,
+                            .mode = DB_ASYNC,
+                            .async_window_ms = 10,
+                            .busy_timeout_ms = 50,
+                            .close_timeout_ms = 300};
     struct db_log *l = db_log_open(&o, &err);
     assert_non_null(l);
     struct cb_count c = {0};
@@ -263,13 +266,12 @@ static void foreign_insert_does_not_wedge(void **state)
     while (atomic_load(&c.ok) < 1) {
         usleep(1000);
     }
-    assert_int_equal(sql_exec(dbp,
-                              "INSERT INTO decisions SELECT 2, ts_us, worker, conn_id, "
-                              "request_id, session_id, client_addr, client_port, cert_thumb, "
-                              "cert_subject, token_sub, token_iss, token_jti, route, method, "
-                              "host, '/forged', decision, reason, rule_id, policy_version, "
-                              "status, bytes_in, bytes_out, latency_us, detail, row_hash, "
-                              "row_hash FROM decisions WHERE id = 1"),
+    assert_int_equal(sql_exec(dbp, "INSERT INTO decisions SELECT 2, ts_us, worker, conn_id, "
+                                   "request_id, session_id, client_addr, client_port, cert_thumb, "
+                                   "cert_subject, token_sub, token_iss, token_jti, route, method, "
+                                   "host, '/forged', decision, reason, rule_id, policy_version, "
+                                   "status, bytes_in, bytes_out, latency_us, detail, row_hash, "
+                                   "row_hash FROM decisions WHERE id = 1"),
                      SQLITE_OK);
     make_row(&d, 1);
     assert_int_equal(db_log_append(l, &d, count_cb, &c, &err), 0);

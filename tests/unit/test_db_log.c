@@ -4,6 +4,9 @@
  * async window bounds the commit delay, NOOP writes nothing, a concurrent
  * reader does not block the writer, and a second writer is locked out.
  */
+#include <pthread.h>
+#include <sys/stat.h>
+
 #include "test_db_util.h"
 
 static char dbp[300];
@@ -119,7 +122,7 @@ static void unterminated_and_maximal_fields(void **state)
     memset(d.path, 'p', sizeof(d.path));
     memset(d.detail, 'd', sizeof(d.detail));
     memset(d.session_id, 's', sizeof(d.session_id));
-    d.reason = (enum gh_reason)9999; /* out of range: stored as "unknown" */
+    d.reason = (enum gh_reason)9999;  /* out of range: stored as "unknown" */
     d.decision = (enum gh_decision)7; /* not an explicit allow: a deny */
     assert_int_equal(db_log_append(l, &d, NULL, NULL, &err), 0);
     db_log_close(l);
@@ -150,8 +153,7 @@ static void visible_cb(void *arg, int ok)
     struct visible_ctx *v = arg;
     struct gh_err err = {0};
     int n = 0;
-    struct db_query q = {.decision = -1, .after_id = v->want_id - 1, .limit = 1,
-                         .oldest_first = 1};
+    struct db_query q = {.decision = -1, .after_id = v->want_id - 1, .limit = 1, .oldest_first = 1};
     if (ok && db_decisions_query(dbp, &q, count_rows_cb, &n, &err) == 0 && n == 1) {
         atomic_fetch_add(&v->seen, 1);
     } else {
@@ -191,8 +193,8 @@ static void queue_full_overloaded(void **state)
     assert_int_equal(sqlite3_open(dbp, &blocker), SQLITE_OK);
     assert_int_equal(sqlite3_exec(blocker, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
 
-    struct db_log_opts o = {.path = dbp, .mode = DB_STRICT, .queue_size = 4,
-                            .busy_timeout_ms = 20000};
+    struct db_log_opts o = {
+        .path = dbp, .mode = DB_STRICT, .queue_size = 4, .busy_timeout_ms = 20000};
     struct db_log *l = db_log_open(&o, &err);
     assert_non_null(l);
     struct cb_count c = {0};
@@ -258,8 +260,8 @@ static void async_window(void **state)
 static void async_full_batch_commits_early_and_close_flushes(void **state)
 {
     struct gh_err err = {0};
-    struct db_log_opts o = {.path = dbp, .mode = DB_ASYNC, .async_window_ms = 60000,
-                            .max_batch = 4};
+    struct db_log_opts o = {
+        .path = dbp, .mode = DB_ASYNC, .async_window_ms = 60000, .max_batch = 4};
     struct db_log *l = db_log_open(&o, &err);
     assert_non_null(l);
     struct db_decision d;
@@ -415,6 +417,56 @@ static void checkpoints_every_n(void **state)
     assert_int_equal(r.checkpoints, 5);
 }
 
+struct wal_watch {
+    atomic_int done;
+    long long max;
+};
+
+static void *watch_wal(void *arg)
+{
+    struct wal_watch *w = arg;
+    char wal[320];
+    snprintf(wal, sizeof(wal), "%s-wal", dbp);
+    while (!atomic_load(&w->done)) {
+        struct stat st;
+        if (stat(wal, &st) == 0 && st.st_size > w->max) {
+            w->max = st.st_size;
+        }
+        usleep(5000);
+    }
+    return NULL;
+}
+
+/* Under sustained writes the WAL must start over now and then; a
+ * checkpointer that only ever runs alongside the writer never lets it (the
+ * file grew to gigabytes before the writer took part). */
+static void wal_stays_bounded(void **state)
+{
+    struct gh_err err = {0};
+    struct db_log_opts o = {.path = dbp, .mode = DB_ASYNC, .queue_size = 16384, .max_batch = 1024};
+    struct db_log *l = db_log_open(&o, &err);
+    assert_non_null(l);
+    struct wal_watch w = {0};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, watch_wal, &w), 0);
+    for (int i = 0; i < 150000; i++) {
+        struct db_decision d;
+        make_row(&d, i);
+        snprintf(d.session_id, sizeof(d.session_id), "%032x", (unsigned)(i * 2654435761u));
+        while (db_log_append(l, &d, NULL, NULL, &err) != 0) {
+            assert_int_equal(err.reason, GH_R_OVERLOADED);
+            usleep(200);
+        }
+    }
+    db_log_close(l);
+    atomic_store(&w.done, 1);
+    pthread_join(t, NULL);
+    print_message("max WAL size %lld bytes\n", w.max);
+    assert_true(w.max > 0);
+    assert_true(w.max < 128LL * 1024 * 1024);
+    assert_int_equal(sql_int(dbp, "SELECT count(*) FROM decisions"), 150000);
+}
+
 static void update_is_refused_by_trigger(void **state)
 {
     struct gh_err err = {0};
@@ -445,6 +497,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(bad_options, setup, teardown),
         cmocka_unit_test_setup_teardown(reader_does_not_block_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(checkpoints_every_n, setup, teardown),
+        cmocka_unit_test_setup_teardown(wal_stays_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(update_is_refused_by_trigger, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -185,10 +185,8 @@ static void plan_uses_indexes(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(filters),
-        cmocka_unit_test(values_are_bound_not_spliced),
-        cmocka_unit_test(order_limit_stop),
-        cmocka_unit_test(bad_filters),
+        cmocka_unit_test(filters),           cmocka_unit_test(values_are_bound_not_spliced),
+        cmocka_unit_test(order_limit_stop),  cmocka_unit_test(bad_filters),
         cmocka_unit_test(plan_uses_indexes),
     };
     return cmocka_run_group_tests(tests, setup_group, teardown_group);

@@ -45,8 +45,9 @@ static void migrate_is_idempotent(void **state)
     sqlite3_close(db);
 
     /* Every table the design names exists, with the decision columns. */
-    const char *tables[] = {"decisions", "chain_checkpoints", "chain_anchor", "sessions",
-                            "revocations", "policy_versions", "kv"};
+    const char *tables[] = {"decisions", "chain_checkpoints", "chain_anchor",
+                            "sessions",  "revocations",       "policy_versions",
+                            "kv"};
     for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
         assert_int_equal(
             sql_int(p, "SELECT count(*) FROM sqlite_schema WHERE type='table' AND name='%s'",

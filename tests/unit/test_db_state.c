@@ -215,22 +215,19 @@ static void policy_versions(void **state)
     const char *p2 = "rules:\n  - id: b\n    allow: false\n";
     struct db_policy_version v1, v2, v;
     assert_int_equal(db_policy_version_get(dbp, NULL, &v, NULL, NULL, &err), 1);
-    assert_int_equal(db_policy_version_add(dbp, p1, strlen(p1), "CN=ops", "first", 10, 1, &v1,
-                                           &err),
-                     0);
+    assert_int_equal(
+        db_policy_version_add(dbp, p1, strlen(p1), "CN=ops", "first", 10, 1, &v1, &err), 0);
     char want[65];
     gh_sha256_hex(p1, strlen(p1), want);
     assert_string_equal(v1.hash, want);
     assert_int_equal(v1.active, 1);
     assert_int_equal(v1.source_len, strlen(p1));
-    assert_int_equal(db_policy_version_add(dbp, p2, strlen(p2), "CN=ops", "second", 20, 0, &v2,
-                                           &err),
-                     0);
+    assert_int_equal(
+        db_policy_version_add(dbp, p2, strlen(p2), "CN=ops", "second", 20, 0, &v2, &err), 0);
     assert_int_equal(v2.active, 0);
     /* Same text again: same version, stored once. */
-    assert_int_equal(db_policy_version_add(dbp, p1, strlen(p1), "CN=other", "again", 30, 0, &v,
-                                           &err),
-                     0);
+    assert_int_equal(
+        db_policy_version_add(dbp, p1, strlen(p1), "CN=other", "again", 30, 0, &v, &err), 0);
     assert_int_equal(v.id, v1.id);
     assert_string_equal(v.applied_by, "CN=ops");
 

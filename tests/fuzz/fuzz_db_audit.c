@@ -29,11 +29,11 @@
 #include "gateway/base/log.h"
 
 static const char *const cols[] = {
-    "id",         "ts_us",    "worker",    "conn_id",        "request_id", "session_id",
-    "client_addr", "client_port", "cert_thumb", "cert_subject", "token_sub", "token_iss",
-    "token_jti",  "route",    "method",    "host",           "path",       "decision",
-    "reason",     "rule_id",  "policy_version", "status",    "bytes_in",   "bytes_out",
-    "latency_us", "detail",   "prev_hash", "row_hash",
+    "id",          "ts_us",       "worker",         "conn_id",      "request_id", "session_id",
+    "client_addr", "client_port", "cert_thumb",     "cert_subject", "token_sub",  "token_iss",
+    "token_jti",   "route",       "method",         "host",         "path",       "decision",
+    "reason",      "rule_id",     "policy_version", "status",       "bytes_in",   "bytes_out",
+    "latency_us",  "detail",      "prev_hash",      "row_hash",
 };
 #define NCOLS (sizeof(cols) / sizeof(cols[0]))
 
@@ -51,6 +51,18 @@ static void rm_work(void)
     }
 }
 
+static void cleanup(void)
+{
+    const char *names[] = {"work.db", "work.db-wal", "work.db-shm", "work.db-writer.lock",
+                           "tmpl.db", "tmpl.db-wal", "tmpl.db-shm", "tmpl.db-writer.lock"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        char f[256];
+        snprintf(f, sizeof(f), "%s/%s", dir, names[i]);
+        unlink(f);
+    }
+    rmdir(dir);
+}
+
 static void init(void)
 {
     gh_log_set_level(GH_LOG_ERROR + 1); /* quiet: tampering logs errors by design */
@@ -59,11 +71,12 @@ static void init(void)
     if (mkdtemp(dir) == NULL) {
         abort();
     }
+    atexit(cleanup);
     snprintf(tmpl, sizeof(tmpl), "%s/tmpl.db", dir);
     snprintf(work, sizeof(work), "%s/work.db", dir);
     struct gh_err err;
-    struct db_log_opts o = {.path = tmpl, .mode = DB_ASYNC, .checkpoint_every = 7,
-                            .async_window_ms = 1};
+    struct db_log_opts o = {
+        .path = tmpl, .mode = DB_ASYNC, .checkpoint_every = 7, .async_window_ms = 1};
     struct db_log *l = db_log_open(&o, &err);
     if (l == NULL) {
         abort();
@@ -150,7 +163,8 @@ static int tamper(const uint8_t *data, size_t size)
         case 0:
         case 1:
         case 2:
-            snprintf(sql, sizeof(sql), "UPDATE decisions SET %s = ?1 WHERE id = %d", cols[col], row);
+            snprintf(sql, sizeof(sql), "UPDATE decisions SET %s = ?1 WHERE id = %d", cols[col],
+                     row);
             break;
         case 3:
             snprintf(sql, sizeof(sql), "DELETE FROM decisions WHERE id = %d", row);
@@ -240,8 +254,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     /* The writer on a tampered file: refuse cleanly or append. */
-    struct db_log_opts o = {.path = work, .mode = DB_STRICT, .busy_timeout_ms = 50,
-                            .close_timeout_ms = 200};
+    struct db_log_opts o = {
+        .path = work, .mode = DB_STRICT, .busy_timeout_ms = 50, .close_timeout_ms = 200};
     struct db_log *l = db_log_open(&o, &err);
     if (l != NULL) {
         struct db_decision d;

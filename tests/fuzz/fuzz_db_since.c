@@ -30,8 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (n == 0 || n > 64) {
         abort(); /* accepted an empty or oversized argument */
     }
-    if (strchr("smhdw", s[n - 1]) != NULL && n <= 10 &&
-        strspn(s, "0123456789") == n - 1) {
+    if (strchr("smhdw", s[n - 1]) != NULL && n <= 10 && strspn(s, "0123456789") == n - 1) {
         if (v > now) {
             abort(); /* a relative time must lie in the past */
         }
@@ -41,8 +40,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char z;
     if (n == 20 && sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%c", &y, &mo, &d, &h, &mi, &sec, &z) == 7 &&
         z == 'Z') {
-        struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h,
-                        .tm_min = mi, .tm_sec = sec};
+        struct tm tm = {.tm_year = y - 1900,
+                        .tm_mon = mo - 1,
+                        .tm_mday = d,
+                        .tm_hour = h,
+                        .tm_min = mi,
+                        .tm_sec = sec};
         time_t t = timegm(&tm);
         if ((int64_t)t * 1000000 != v) {
             abort(); /* disagrees with libc */
