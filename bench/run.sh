@@ -7,7 +7,9 @@
 # 1 KiB body, the test OpenID Provider (certificate-bound tokens), and four
 # gateways in front of the same upstream:
 #   mtls        route with authz off (mTLS only), strict decision log
-#   full_strict mTLS + bound token + policy, strict log (response waits for COMMIT)
+#   full_strict mTLS + bound token + policy, strict log (response waits for COMMIT,
+#               fsync per group commit: decision_log.sync full)
+#   full_strict_nofsync  same, decision_log.sync normal (commit, no fsync)
 #   full_async  same checks, async log (committed within 50 ms)
 #   full_noop   same checks, decision rows not written (bench-only knob
 #               GATEHOUSE_BENCH_NOOP_LOG=1): the cost of the checks alone
@@ -92,6 +94,7 @@ routes:
 decision_log:
   path: $GB_OUT/$name.db
   mode: $mode
+  sync: ${SYNC:-full}
 admin:
   socket: $GB_OUT/$name.sock
 YAML
@@ -102,6 +105,7 @@ YAML
 }
 start_gw mtls false strict
 start_gw full_strict true strict
+SYNC=normal start_gw full_strict_nofsync true strict
 start_gw full_async true async
 start_gw full_noop true async GATEHOUSE_BENCH_NOOP_LOG=1
 sleep 1
@@ -109,7 +113,7 @@ sleep 1
 tls=(--ca "$pki/server-ca.crt" --cert "$pki/alice.crt" --key "$pki/alice.key")
 auth=(--header-file "$GB_OUT/token.hdr")
 # correctness gate: every target answers 200 before anything is measured
-for t in mtls full_strict full_async full_noop; do
+for t in mtls full_strict full_strict_nofsync full_async full_noop; do
     port_var=${t}_port
     code=$(curl -sS --cacert "$pki/server-ca.crt" --cert "$pki/alice.crt" --key "$pki/alice.key" \
         -H "@$GB_OUT/token.hdr" "https://127.0.0.1:${!port_var}/fixed1k" -o /dev/null -w '%{http_code}')
@@ -120,13 +124,14 @@ ka() { local t=$1 url=$2; shift 2; GB_SERVER_PIDS=${GBP:-} gb_bench "$t" --url "
 b_direct_ka() { GBP=$up_pid ka direct_keepalive "http://127.0.0.1:$up_port/fixed1k"; }
 b_mtls_ka() { GBP="$mtls_pid $up_pid" ka mtls_keepalive "https://127.0.0.1:$mtls_port/fixed1k" "${tls[@]}"; }
 b_strict_ka() { GBP="$full_strict_pid $up_pid" ka full_strict_keepalive "https://127.0.0.1:$full_strict_port/fixed1k" "${tls[@]}" "${auth[@]}"; }
+b_nofsync_ka() { GBP="$full_strict_nofsync_pid $up_pid" ka full_strict_nofsync_keepalive "https://127.0.0.1:$full_strict_nofsync_port/fixed1k" "${tls[@]}" "${auth[@]}"; }
 b_async_ka() { GBP="$full_async_pid $up_pid" ka full_async_keepalive "https://127.0.0.1:$full_async_port/fixed1k" "${tls[@]}" "${auth[@]}"; }
 b_noop_ka() { GBP="$full_noop_pid $up_pid" ka full_noop_keepalive "https://127.0.0.1:$full_noop_port/fixed1k" "${tls[@]}" "${auth[@]}"; }
 b_direct_nc() { GB_SERVER_PIDS=$up_pid gb_bench direct_newconn --url "http://127.0.0.1:$up_port/fixed1k" -c 16 -d "$secs" --mode newconn --expect-status 200; }
 b_strict_nc() { GB_SERVER_PIDS="$full_strict_pid $up_pid" gb_bench full_strict_newconn --url "https://127.0.0.1:$full_strict_port/fixed1k" "${tls[@]}" "${auth[@]}" -c 16 -d "$secs" --mode newconn --expect-status 200; }
 b_strict_res() { GB_SERVER_PIDS="$full_strict_pid $up_pid" gb_bench full_strict_resume --url "https://127.0.0.1:$full_strict_port/fixed1k" "${tls[@]}" "${auth[@]}" -c 16 -d "$secs" --mode resume --expect-status 200; }
 
-gb_interleave "$rounds" b_direct_ka b_mtls_ka b_strict_ka b_async_ka b_noop_ka b_direct_nc b_strict_nc b_strict_res ||
+gb_interleave "$rounds" b_direct_ka b_mtls_ka b_strict_ka b_nofsync_ka b_async_ka b_noop_ka b_direct_nc b_strict_nc b_strict_res ||
     echo "some rounds failed (see above)" >&2
 
 med() { gb_median "$1" "$2"; }
@@ -142,6 +147,7 @@ row() { # label name base
     row "direct upstream, keep-alive (ceiling)" direct_keepalive "$d_ka"
     row "gateway mTLS only, strict log, keep-alive (vs direct)" mtls_keepalive "$d_ka"
     row "gateway full checks, strict log, keep-alive (vs direct)" full_strict_keepalive "$d_ka"
+    row "gateway full checks, strict log without fsync (sync: normal), keep-alive (vs direct)" full_strict_nofsync_keepalive "$d_ka"
     row "gateway full checks, async log, keep-alive (vs direct)" full_async_keepalive "$d_ka"
     row "gateway full checks, no-op log, keep-alive (vs direct)" full_noop_keepalive "$d_ka"
     row "direct upstream, new connection per request" direct_newconn "$d_nc"
@@ -149,7 +155,8 @@ row() { # label name base
     row "gateway full strict, resumed TLS sessions (vs direct newconn)" full_strict_resume "$d_nc"
     echo
     s=$(med full_strict_keepalive rps); a=$(med full_async_keepalive rps)
-    echo "strict vs async: $(gb_ratio "$s" "$a")x; async vs no-op log: $(gb_ratio "$a" "$n_ka")x; resumed: $(med full_strict_resume resumed_pct)%"
+    sn=$(med full_strict_nofsync_keepalive rps)
+    echo "strict (fsync) vs async: $(gb_ratio "$s" "$a")x; strict (sync: normal) vs async: $(gb_ratio "$sn" "$a")x; async vs no-op log: $(gb_ratio "$a" "$n_ka")x; resumed: $(med full_strict_resume resumed_pct)%"
     echo "medians of $rounds interleaved rounds of ${secs}s; 64 keep-alive / 16 new-connection clients; $(nproc) cores; $(date -u +%Y-%m-%d)"
     echo "command: bash bench/run.sh BUILD --rounds $rounds --secs $secs"
 } > "$GB_OUT/table.md"

@@ -74,6 +74,9 @@ struct db_log_opts {
     /* zero = default for every field: */
     int busy_timeout_ms;  /* writer's wait for a lock another connection holds, default 5000 */
     int close_timeout_ms; /* db_log_close keeps retrying a failing write this long, default 10000 */
+    int no_fsync;         /* strict only: synchronous=NORMAL instead of FULL -- a row is still
+                           * committed before its response is released and survives a crash
+                           * of the gateway process, but not of the machine (power loss) */
 };
 
 struct db_log;

@@ -72,6 +72,7 @@ struct db_log {
     char *path;
     enum db_mode mode;
     int cap, max_batch, window_ms, ckpt_every, busy_ms, close_ms;
+    int fsync_commits; /* synchronous=FULL on the writer (strict + sync full) */
 
     /* Shared state, under mu. */
     pthread_mutex_t mu;
@@ -542,7 +543,7 @@ static int ckpt_start(struct db_log *l, struct gh_err *err)
         return gh_err_set(err, GH_R_INTERNAL, "decision log: cond init failed");
     }
     l->ck_init = 1;
-    l->ck_db = db_conn_open(l->path, DB_CONN_WRITE, l->mode == DB_STRICT, l->busy_ms, err);
+    l->ck_db = db_conn_open(l->path, DB_CONN_WRITE, l->fsync_commits, l->busy_ms, err);
     if (l->ck_db == NULL) {
         return -1;
     }
@@ -610,6 +611,7 @@ struct db_log *db_log_open(const struct db_log_opts *o, struct gh_err *err)
     }
     l->lock_fd = -1;
     l->mode = o->mode;
+    l->fsync_commits = o->mode == DB_STRICT && !o->no_fsync;
     l->cap = def(o->queue_size, DEF_QUEUE);
     if (l->cap > MAX_QUEUE) {
         l->cap = MAX_QUEUE;
@@ -654,7 +656,7 @@ struct db_log *db_log_open(const struct db_log_opts *o, struct gh_err *err)
         if (l->lock_fd < 0) {
             goto fail;
         }
-        l->db = db_conn_open(l->path, DB_CONN_WRITE, l->mode == DB_STRICT, l->busy_ms, err);
+        l->db = db_conn_open(l->path, DB_CONN_WRITE, l->fsync_commits, l->busy_ms, err);
         if (l->db == NULL) {
             goto fail;
         }

@@ -1430,6 +1430,25 @@ static void fn_log_mode(struct ctx *cx, const char *path, const struct ynode *k,
     }
 }
 
+/* decision_log.sync: "full" (fsync every group commit: power-loss safe) or
+ * "normal" (no fsync: survives a crash of the process, not of the machine). */
+static void fn_log_sync(struct ctx *cx, const char *path, const struct ynode *k,
+                        const struct ynode *v, void *obj)
+{
+    const char *s = get_str(cx, path, v, 16);
+    if (s == NULL) {
+        return;
+    }
+    struct gw_config *c = obj;
+    if (strcmp(s, "full") == 0) {
+        c->log_sync_normal = 0;
+    } else if (strcmp(s, "normal") == 0) {
+        c->log_sync_normal = 1;
+    } else {
+        err_at(cx, v, "`%s`: '%s' is not full or normal", path, s);
+    }
+}
+
 static void fn_admin_socket(struct ctx *cx, const char *path, const struct ynode *k,
                             const struct ynode *v, void *obj)
 {
@@ -1705,6 +1724,7 @@ static const struct section assertion_sec = {assertion_keys, NKEYS(assertion_key
 static const struct key dlog_keys[] = {
     KS("path", K_PATH, struct gw_config, db_path),
     KF("mode", fn_log_mode),
+    KF("sync", fn_log_sync),
     KI("async_window", struct gw_config, log_async_window_ms, 1, 10000),
     KI("queue_size", struct gw_config, log_queue_size, 16, 1048576),
     KI("retention_days", struct gw_config, log_retention_days, 0, 36500),

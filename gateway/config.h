@@ -119,6 +119,7 @@ struct gw_config {
     /* decision log */
     char *db_path;               /* default "gatehouse.db" */
     enum gw_log_mode log_mode;   /* default strict */
+    int log_sync_normal;         /* decision_log.sync: 0 = full (default), 1 = normal */
     int log_async_window_ms;     /* default 50 */
     int log_queue_size;          /* default 8192 */
     int log_retention_days;      /* 0 = keep forever (default) */

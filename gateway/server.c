@@ -512,6 +512,7 @@ int gw_serve(const char *config_path)
         .mode = cfg->log_mode == GW_LOG_ASYNC ? DB_ASYNC : DB_STRICT,
         .queue_size = cfg->log_queue_size,
         .async_window_ms = cfg->log_async_window_ms,
+        .no_fsync = cfg->log_sync_normal,
     };
     const char *noop = getenv("GATEHOUSE_BENCH_NOOP_LOG");
     if (noop != NULL && strcmp(noop, "1") == 0) {
@@ -598,8 +599,10 @@ int gw_serve(const char *config_path)
     }
     pthread_t joiner;
     pthread_create(&joiner, NULL, ctl_join_thread, srv);
-    GH_INFO("gatehouse %s listening on %s (%d workers, log %s %s)", GH_VERSION, cfg->listen, n,
-            cfg->log_mode == GW_LOG_ASYNC ? "async" : "strict", cfg->db_path);
+    GH_INFO("gatehouse %s listening on %s (%d workers, log %s%s %s)", GH_VERSION, cfg->listen, n,
+            cfg->log_mode == GW_LOG_ASYNC ? "async" : "strict",
+            cfg->log_mode == GW_LOG_STRICT && cfg->log_sync_normal ? " sync=normal" : "",
+            cfg->db_path);
     gw_sd_notify("READY=1");
     event_base_dispatch(srv->ctl_base);
     /* Either all workers exited (drained) or the deadline broke the loops. */
