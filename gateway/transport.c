@@ -191,10 +191,17 @@ int gw_transport_fill(struct gw_transport *t, struct evbuffer *in, size_t limit,
         int want;
         ssize_t n = gw_transport_read(t, v.iov_base, v.iov_len, &want);
         if (n > 0) {
+            size_t asked = v.iov_len;
             v.iov_len = (size_t)n;
             evbuffer_commit_space(in, &v, 1);
             if (nread != NULL) {
                 *nread += (uint64_t)n;
+            }
+            /* A short read means the socket (or the TLS record) is drained:
+             * skip the read that would only return EAGAIN. Level-triggered
+             * epoll wakes us again if more arrived meanwhile. */
+            if ((size_t)n < asked && gw_transport_pending(t) == 0) {
+                return 0;
             }
             continue;
         }
