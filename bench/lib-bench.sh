@@ -148,7 +148,7 @@ gb_bench() {
     [ -n "${GB_OUT:-}" ] || { gb_die "GB_OUT not set"; return 1; }
     mkdir -p "$GB_OUT" || return 1
     local n log rc line warm tfile before after reqs cpu hwm sampler=
-    n=$(($(wc -l < "$GB_OUT/$name.results" 2>/dev/null || echo 0) + 1))
+    n=$(($( { wc -l < "$GB_OUT/$name.results"; } 2>/dev/null || echo 0) + 1))
     log="$GB_OUT/$name.r$n.log"
     tfile="$GB_OUT/.$name.r$n.t0"
     warm=$(gb_arg_value --warmup "$@") || warm=0
