@@ -18,7 +18,9 @@
 #include "db/db_int.h"
 
 #include <stdio.h>
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "gateway/base/log.h"
 #include "gateway/base/util.h"
@@ -315,6 +317,14 @@ sqlite3 *db_conn_open(const char *path, enum db_conn_kind kind, int strict, int 
     int flags = SQLITE_OPEN_NOMUTEX;
     flags |=
         kind == DB_CONN_READ ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    if (kind != DB_CONN_READ) {
+        /* The log names people, devices and addresses: create it owner-only
+         * (SQLite gives its -wal and -shm files the database file's mode). */
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd >= 0) {
+            close(fd);
+        }
+    }
     int rc = sqlite3_open_v2(path, &db, flags, NULL);
     if (rc != SQLITE_OK) {
         if (db == NULL) {

@@ -52,6 +52,7 @@ check_eq "rows for allowed requests" 60 "$(q "$T/a/gw.db" "select count(*) from 
 check_eq "rows for 400s" 60 "$(q "$T/a/gw.db" "select count(*) from decisions where reason='http_bad_request' and status=400")"
 check_eq "rows for refused handshakes" 30 "$(q "$T/a/gw.db" "select count(*) from decisions where reason='tls_no_cert'")"
 check_eq "no other rows (exactly N)" 150 "$(q "$T/a/gw.db" "select count(*) from decisions where route<>'admin'")"
+check_eq "the log file is owner-only" 600 "$(stat -c %a "$T/a/gw.db")"
 stop_bg gwa
 check "audit verify: untouched log is intact" "$GATEHOUSE" audit verify --db "$T/a/gw.db"
 
