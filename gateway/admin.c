@@ -888,22 +888,7 @@ static void update_events(struct admin_client *c)
             rd |= c->write_wants_read;
         }
     }
-    if (rd != c->rd_on) {
-        if (rd) {
-            event_add(c->rd, NULL);
-        } else {
-            event_del(c->rd);
-        }
-        c->rd_on = rd;
-    }
-    if (wr != c->wr_on) {
-        if (wr) {
-            event_add(c->wr, NULL);
-        } else {
-            event_del(c->wr);
-        }
-        c->wr_on = wr;
-    }
+    gw_event_interest(c->rd, &c->rd_on, rd, c->wr, &c->wr_on, wr);
 }
 
 /* ---- authentication ------------------------------------------------------------------------ */

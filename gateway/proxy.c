@@ -378,22 +378,7 @@ static void conn_update_events(struct gw_conn *c)
     if (c->write_wants_read) {
         rd = 1;
     }
-    if (rd != c->rd_on) {
-        if (rd) {
-            event_add(c->rd, NULL);
-        } else {
-            event_del(c->rd);
-        }
-        c->rd_on = rd;
-    }
-    if (wr != c->wr_on) {
-        if (wr) {
-            event_add(c->wr, NULL);
-        } else {
-            event_del(c->wr);
-        }
-        c->wr_on = wr;
-    }
+    gw_event_interest(c->rd, &c->rd_on, rd, c->wr, &c->wr_on, wr);
 }
 
 static void conn_arm_timer(struct gw_conn *c, int ms)
@@ -1075,22 +1060,7 @@ static void up_update_events(struct gw_upconn *u)
     if (u->write_wants_read) {
         rd = 1;
     }
-    if (rd != u->rd_on) {
-        if (rd) {
-            event_add(u->rd, NULL);
-        } else {
-            event_del(u->rd);
-        }
-        u->rd_on = rd;
-    }
-    if (wr != u->wr_on) {
-        if (wr) {
-            event_add(u->wr, NULL);
-        } else {
-            event_del(u->wr);
-        }
-        u->wr_on = wr;
-    }
+    gw_event_interest(u->rd, &u->rd_on, rd, u->wr, &u->wr_on, wr);
 }
 
 static int up_flush(struct gw_upconn *u)

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/event.h>
 #include <openssl/err.h>
 
 void gw_transport_init_plain(struct gw_transport *t, int fd)
@@ -217,4 +218,25 @@ int gw_transport_fill(struct gw_transport *t, struct evbuffer *in, size_t limit,
         return -1;
     }
     return 0;
+}
+
+void gw_event_interest(struct event *rd_ev, int *rd_on, int rd, struct event *wr_ev, int *wr_on,
+                       int wr)
+{
+    if (rd != *rd_on) {
+        if (rd) {
+            event_add(rd_ev, NULL);
+        } else {
+            event_del(rd_ev);
+        }
+        *rd_on = rd;
+    }
+    if (wr != *wr_on) {
+        if (wr) {
+            event_add(wr_ev, NULL);
+        } else {
+            event_del(wr_ev);
+        }
+        *wr_on = wr;
+    }
 }

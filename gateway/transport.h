@@ -60,6 +60,12 @@ int gw_transport_flush(struct gw_transport *t, struct evbuffer *out, uint64_t *w
 int gw_transport_fill(struct gw_transport *t, struct evbuffer *in, size_t limit, int rounds,
                       uint64_t *nread, int *eof, int *wants_write);
 
+struct event;
+/* Enable or disable a connection's read and write events to match rd/wr,
+ * touching libevent (an epoll_ctl) only when the interest changes. */
+void gw_event_interest(struct event *rd_ev, int *rd_on, int rd, struct event *wr_ev, int *wr_on,
+                       int wr);
+
 /* Best-effort close_notify, then close the fd and free the SSL. Idempotent. */
 void gw_transport_close(struct gw_transport *t);
 
