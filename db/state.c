@@ -58,6 +58,14 @@ static int valid_state(const char *s)
     return strcmp(s, "active") == 0 || strcmp(s, "ended") == 0 || strcmp(s, "revoked") == 0;
 }
 
+/* Session counters are written behind (once a second) and rebuilt from
+ * traffic anyway: no fsync for them (synchronous=NORMAL still survives a
+ * process crash). Revocations and policy versions keep FULL. */
+static sqlite3 *open_rw_nosync(const char *path, struct gh_err *err)
+{
+    return db_conn_open(path, DB_CONN_WRITE, 0, 0, err);
+}
+
 int db_session_upsert(const char *path, const struct db_session *s, size_t n, struct gh_err *err)
 {
     sqlite3 *db = NULL;
@@ -73,7 +81,7 @@ int db_session_upsert(const char *path, const struct db_session *s, size_t n, st
     if (n == 0) {
         return 0;
     }
-    db = open_rw(path, err);
+    db = open_rw_nosync(path, err);
     if (db == NULL) {
         return -1;
     }

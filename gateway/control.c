@@ -240,13 +240,28 @@ static int collect_rev(void *arg, const struct db_revocation *r)
 /* Rebuild the revocation snapshot from the database and hand it to every
  * worker; wait (bounded) until each has applied it. Returns the number of
  * live connections the workers closed. */
-int gw_ctl_revocations_reload(struct gw_server *srv, struct gh_err *err);
+static int revocations_apply(struct gw_server *srv, const struct db_revocation *extra,
+                             struct gh_err *err);
+
 int gw_ctl_revocations_reload(struct gw_server *srv, struct gh_err *err)
+{
+    return revocations_apply(srv, NULL, err);
+}
+
+/* The snapshot is what the database holds, plus `extra` (a revocation being
+ * made right now, applied before it is persisted so live connections drop
+ * without waiting for the disk). */
+static int revocations_apply(struct gw_server *srv, const struct db_revocation *extra,
+                             struct gh_err *err)
 {
     struct rev_collect c = {0};
     if (db_revocation_list(gw_ctl_db_path(srv), 1, gh_now_us(), collect_rev, &c, err) != 0) {
         free(c.rows);
         return -1;
+    }
+    if (extra != NULL && collect_rev(&c, extra) != 0) {
+        free(c.rows);
+        return gh_err_set(err, GH_R_INTERNAL, "out of memory");
     }
     pthread_mutex_lock(&srv->rev_mu);
     struct gw_revset *ns = gw_revset_new(c.rows, c.n, ++srv->rev_gen);
@@ -358,16 +373,25 @@ json_t *gw_ctl_revoke(struct gw_server *srv, const struct gw_actor *who, const c
              who && who->name ? who->name : "?");
     r.created_us = gh_now_us();
     r.expires_us = expires_us;
-    /* Persist before acknowledging: a revocation that was answered survives a crash. */
+    /* Apply first, so live connections drop within milliseconds even when
+     * the disk is slow (the commit below can wait behind the decision
+     * writer's WAL); acknowledge only after the revocation is durable. If
+     * persisting fails, the snapshot is rebuilt from the database (the
+     * revocation is withdrawn) and the caller gets an error: the dropped
+     * connections stay dropped, nothing claims a revocation that a restart
+     * would forget. */
+    int64_t t0 = gh_mono_us();
+    int closed = revocations_apply(srv, &r, err);
+    int64_t t1 = gh_mono_us();
     if (db_revocation_add(gw_ctl_db_path(srv), &r, &r.id, err) != 0) {
+        struct gh_err e2;
+        (void)gw_ctl_revocations_reload(srv, &e2);
+        GH_ERROR("revocation of %s %s NOT persisted (%s); withdrawn", kind, r.target, err->msg);
         return NULL;
     }
     if (k == DB_REVOKE_SESSION && srv->sessions != NULL) {
         gw_sessions_revoke(srv->sessions, r.target, r.created_us);
     }
-    int64_t t0 = gh_mono_us();
-    int closed = gw_ctl_revocations_reload(srv, err);
-    int64_t t1 = gh_mono_us();
     GH_INFO("revoked %s %s by %s: %d live connections closed in %lld us", kind, r.target, r.actor,
             closed, (long long)(t1 - t0));
     return json_pack("{s:o, s:i, s:I}", "revocation", rev_json(&r, r.created_us),

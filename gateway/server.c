@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -474,9 +475,25 @@ int gw_check_config(const char *path)
     return rc;
 }
 
+/* Every connection is a descriptor (two while proxied): raise the soft
+ * limit to the hard one, as far as the administrator allows. */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rlim_t before = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) == 0) {
+            GH_INFO("file descriptor limit raised from %llu to %llu", (unsigned long long)before,
+                    (unsigned long long)rl.rlim_max);
+        }
+    }
+}
+
 int gw_serve(const char *config_path)
 {
     signal(SIGPIPE, SIG_IGN);
+    raise_nofile();
     evthread_use_pthreads();
     struct gw_config *cfg = load_or_print(config_path);
     if (cfg == NULL) {
