@@ -4,7 +4,9 @@
  * These are control-plane writes: rare compared with decisions, but each one
  * matters on its own (a revocation that is lost on restart would let a
  * revoked session back in). So every call is one transaction on its own
- * synchronous=FULL connection and returns only after COMMIT. Connections are
+ * synchronous=FULL connection and returns only after COMMIT -- except the
+ * session counter upsert, which is write-behind and uses NORMAL (no fsync)
+ * so it cannot hold the control thread behind a busy WAL. Connections are
  * opened per call with DB_CONN_WRITE, which also creates and migrates the
  * file: the control thread may load revocations before anything else has
  * touched the database.

@@ -11,7 +11,8 @@
  * in one transaction and closes it, so any thread may call any function --
  * but they block (disk I/O, up to the 5 s busy timeout), so they are for the
  * control thread and the CLI, never a worker. Writes use synchronous=FULL: a
- * revocation that returned 0 survives a power loss. Nothing is cached, so
+ * revocation that returned 0 survives a power loss (session counter upserts
+ * use NORMAL: they are write-behind). Nothing is cached, so
  * there is nothing to free besides what a function documents it returns.
  */
 #ifndef DB_STATE_H
