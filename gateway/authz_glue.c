@@ -273,12 +273,6 @@ int gw_authz_server_start(struct gw_server *srv, struct gh_err *err)
     return 0;
 }
 
-void gw_authz_control_start(struct gw_server *srv, struct event_base *ctl)
-{
-    (void)srv;
-    (void)ctl;
-}
-
 void gw_authz_server_stop(struct gw_server *srv)
 {
     struct gw_authz *a = srv->authz;

@@ -25,7 +25,6 @@ struct gw_worker;
 /* Server lifetime: start the issuer key fetcher (loads persisted keys
  * first), the assertion signer; stop joins the fetcher. */
 int gw_authz_server_start(struct gw_server *srv, struct gh_err *err) GH_WUR;
-void gw_authz_control_start(struct gw_server *srv, struct event_base *ctl);
 void gw_authz_server_stop(struct gw_server *srv);
 
 /* Connection lifetime. */

@@ -360,7 +360,7 @@ static void conn_update_events(struct gw_conn *c)
             rd = evbuffer_get_length(c->in) < GW_HIGH_WATER;
         } else {
             rd = c->state != CS_RESPOND && c->up != NULL && c->up->ready &&
-                 evbuffer_get_length(c->up->out) < GW_HIGH_WATER && !c->cont_pending;
+                 evbuffer_get_length(c->up->out) < GW_HIGH_WATER;
         }
         break;
     default:
@@ -508,7 +508,6 @@ static void start_request(struct gw_conn *c)
     c->resp_head_done = 0;
     c->resp_done = 0;
     c->logged = 0;
-    c->cont_pending = 0;
     c->path_len = 0;
     c->special = GW_SPECIAL_NONE;
     memset(&c->rh, 0, sizeof(c->rh));

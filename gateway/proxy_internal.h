@@ -97,7 +97,7 @@ struct gw_conn {
     int commit_ok;
     const char *close_reason;
     unsigned head_ok : 1, keep_alive : 1, body_done : 1, body_started : 1, body_too_large : 1,
-        resp_head_done : 1, resp_done : 1, logged : 1, cont_pending : 1, peer_eof : 1,
+        resp_head_done : 1, resp_done : 1, logged : 1, peer_eof : 1,
         read_wants_write : 1, write_wants_read : 1;
 
     struct gw_authz_conn *az; /* identity state for this connection */

@@ -608,7 +608,6 @@ int gw_serve(const char *config_path)
     event_add(ev_int, NULL);
     event_add(ev_tick, &one);
     last_ticket_rotate = gh_mono_us();
-    gw_authz_control_start(srv, srv->ctl_base);
     srv->admin = gw_admin_start(srv, srv->ctl_base, &err);
     if (srv->admin == NULL) {
         fprintf(stderr, "gatehouse: admin API: %s\n", err.msg);
