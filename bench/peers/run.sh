@@ -3,6 +3,7 @@
 #
 #   bash bench/peers/run.sh [BUILD_DIR] [--rounds N] [--secs S] [--quick]
 #       [--workers W] [--idle N] [--out FILE] [--keep]
+#       [--peers P,P,...] [--modes keepalive,newconn,resume,idle]
 #
 # Why it exists: "full zero-trust checks at the price of a plain mTLS proxy"
 # is a claim about ratios, and ratios are only worth something when every
@@ -47,6 +48,7 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 here=$top/bench/peers
 build=$top/build
 rounds=3 secs=10 quick=0 workers=2 idle_n="" out="" keep=0
+only_peers="" only_modes=""
 user_secs=""
 cmdline="bash bench/peers/run.sh${*:+ $*}"
 
@@ -64,6 +66,8 @@ while [ $# -gt 0 ]; do
     --idle) idle_n=${2:?}; shift 2 ;;
     --out) out=${2:?}; shift 2 ;;
     --keep) keep=1; shift ;;
+    --peers) only_peers=${2:?}; shift 2 ;;
+    --modes) only_modes=${2:?}; shift 2 ;;
     -h | --help) usage ;;
     -*) echo "peers: unknown option $1" >&2; usage ;;
     *) build=$1; shift ;;
@@ -471,6 +475,12 @@ start gh_async "$GH_BIN" serve -c "$work/gh_async.yaml"
 
 peers=(direct nginx haproxy_jwt haproxy_mtls gh_strict gh_async)
 tls_peers=(nginx haproxy_jwt haproxy_mtls gh_strict gh_async)
+if [ -n "$only_peers" ]; then # --peers: measure a subset (every peer still starts)
+    sel() { local p out=(); for p in "$@"; do case ",$only_peers," in *",$p,"*) out+=("$p") ;; esac; done; echo "${out[@]}"; }
+    read -r -a peers <<<"$(sel "${peers[@]}")"
+    read -r -a tls_peers <<<"$(sel "${tls_peers[@]}")"
+    [ "${#peers[@]}" -gt 0 ] || die "--peers $only_peers names no peer"
+fi
 declare -A kind url pids label
 kind=([direct]=plain [nginx]=mtls [haproxy_jwt]=token [haproxy_mtls]=mtls [gh_strict]=token [gh_async]=token)
 label=([direct]="direct (plain HTTP)" [nginx]="nginx mTLS only" [haproxy_jwt]="HAProxy mTLS+JWT+cnf"
@@ -603,6 +613,7 @@ bench_one() { # peer mode
 funcs=()
 runs=0
 for m in keepalive newconn resume; do
+    [ -z "$only_modes" ] || case ",$only_modes," in *",$m,"*) ;; *) continue ;; esac
     for p in "${peers[@]}"; do
         case " $(modes_of "$p") " in *" $m "*) ;; *) continue ;; esac
         eval "run_${p}_$m() { bench_one $p $m; }"
@@ -649,6 +660,7 @@ idle_one() { # peer
     sleep 2 # let the server close its side before the next peer
 }
 for p in "${tls_peers[@]}"; do
+    [ -z "$only_modes" ] || case ",$only_modes," in *",idle,"*) ;; *) break ;; esac
     note "idle test: $idle_n connections to $p"
     idle_one "$p"
 done
@@ -665,6 +677,7 @@ x() { # A B -> "1.23x" or "n/a"
     if [ "$r" = n/a ]; then echo n/a; else echo "${r}x"; fi
 }
 per_conn() { # peer -> KiB per idle connection
+    [ -n "${idle_open[$1]:-}" ] || { echo n/a; return; }
     awk -v a="${idle_rss0[$1]}" -v b="${idle_rss1[$1]}" -v n="${idle_open[$1]}" \
         'BEGIN { if (n <= 0 || a == "" || b == "") { print "n/a"; exit } printf "%.1f", (b - a) / n }'
 }
@@ -747,6 +760,7 @@ report() {
     echo "| peer | held | errors | RSS before MiB | RSS held MiB | KiB per connection |"
     echo "| --- | --- | --- | --- | --- | --- |"
     for p in "${tls_peers[@]}"; do
+        [ -n "${idle_open[$p]:-}" ] || { echo "| ${label[$p]} | not measured | | | | |"; continue; }
         echo "| ${label[$p]} | ${idle_open[$p]} | ${idle_err[$p]} | $(mib "${idle_rss0[$p]}")" \
             "| $(mib "${idle_rss1[$p]}") | $(per_conn "$p") |"
     done
