@@ -379,6 +379,11 @@ static void conn_update_events(struct gw_conn *c)
         rd = 1;
     }
     gw_event_interest(c->rd, &c->rd_on, rd, c->wr, &c->wr_on, wr);
+    if (rd && gw_transport_pending(&c->t) > 0) {
+        /* Bytes already read off the socket (TLS read-ahead): epoll will
+         * not report them, so run the read path now. */
+        event_active(c->rd, EV_READ, 1);
+    }
 }
 
 static void conn_arm_timer(struct gw_conn *c, int ms)
@@ -1060,6 +1065,9 @@ static void up_update_events(struct gw_upconn *u)
         rd = 1;
     }
     gw_event_interest(u->rd, &u->rd_on, rd, u->wr, &u->wr_on, wr);
+    if (rd && gw_transport_pending(&u->t) > 0) {
+        event_active(u->rd, EV_READ, 1); /* TLS read-ahead, see conn_update_events */
+    }
 }
 
 static int up_flush(struct gw_upconn *u)

@@ -9,6 +9,10 @@
 #include "gateway/transport.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -22,11 +26,190 @@ void gw_transport_init_plain(struct gw_transport *t, int fd)
     t->err_detail = 0;
 }
 
+/* ---- read-ahead BIO --------------------------------------------------------
+ *
+ * BoringSSL reads a record in two exact reads (the 5-byte header, then the
+ * body): two read() calls per request. The read side of every TLS transport
+ * is this BIO instead, which reads as much as the socket has into a scratch
+ * buffer of the calling thread and hands BoringSSL the bytes it asks for.
+ *
+ * The scratch belongs to one BIO at a time. Bytes left in it (the next
+ * record, already read) stay there; when another connection of the same
+ * thread needs the scratch, the leftovers move to a heap buffer of their own
+ * BIO ("spill"; rare: BoringSSL almost always consumes a whole read within
+ * one SSL_read). No memory per idle connection beyond a small struct.
+ *
+ * Bytes held here are invisible to epoll: gw_transport_pending() counts them
+ * and callers that poll must run their read path while it is non-zero
+ * (proxy.c does so in its update-events functions). */
+
+enum { RA_SCRATCH = 32 * 1024 };
+
+struct ra_state {
+    int fd;
+    uint8_t *spill;
+    size_t spill_off, spill_len;
+};
+
+struct ra_scratch {
+    struct ra_state *owner;
+    size_t off, len;
+    uint8_t buf[RA_SCRATCH];
+};
+
+/* In the thread's static TLS block: no allocation, nothing to free. */
+static _Thread_local struct ra_scratch ra_tls;
+
+static size_t ra_buffered(const struct ra_state *st)
+{
+    size_t n = st->spill_len - st->spill_off;
+    if (ra_tls.owner == st) {
+        n += ra_tls.len - ra_tls.off;
+    }
+    return n;
+}
+
+static int ra_read(BIO *b, char *out, int outl)
+{
+    struct ra_state *st = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    if (outl <= 0) {
+        return 0;
+    }
+    size_t want = (size_t)outl;
+    if (st->spill_len > st->spill_off) {
+        size_t n = st->spill_len - st->spill_off;
+        n = n < want ? n : want;
+        memcpy(out, st->spill + st->spill_off, n);
+        st->spill_off += n;
+        if (st->spill_off == st->spill_len) {
+            free(st->spill);
+            st->spill = NULL;
+            st->spill_off = st->spill_len = 0;
+        }
+        return (int)n;
+    }
+    struct ra_scratch *sc = &ra_tls;
+    if (sc->owner == st && sc->len > sc->off) {
+        size_t n = sc->len - sc->off;
+        n = n < want ? n : want;
+        memcpy(out, sc->buf + sc->off, n);
+        sc->off += n;
+        return (int)n;
+    }
+    if (sc->owner != NULL && sc->owner != st && sc->len > sc->off) {
+        /* Another connection's next bytes: give them a buffer of their own. */
+        struct ra_state *o = sc->owner;
+        size_t n = sc->len - sc->off;
+        uint8_t *p = o->spill_len == 0 ? malloc(n) : NULL;
+        if (p == NULL) {
+            sc = NULL; /* keep theirs; read exactly what is asked, no read-ahead */
+        } else {
+            memcpy(p, sc->buf + sc->off, n);
+            o->spill = p;
+            o->spill_off = 0;
+            o->spill_len = n;
+            sc->owner = NULL;
+            sc->off = sc->len = 0;
+        }
+    }
+    ssize_t r;
+    if (sc == NULL) {
+        r = read(st->fd, out, want);
+    } else {
+        r = read(st->fd, sc->buf, sizeof(sc->buf));
+    }
+    if (r < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+            BIO_set_retry_read(b);
+        }
+        return -1;
+    }
+    if (r == 0 || sc == NULL) {
+        return (int)r;
+    }
+    size_t n = (size_t)r < want ? (size_t)r : want;
+    memcpy(out, sc->buf, n);
+    sc->owner = st;
+    sc->off = n;
+    sc->len = (size_t)r;
+    return (int)n;
+}
+
+static long ra_ctrl(BIO *b, int cmd, long larg, void *parg)
+{
+    (void)b;
+    (void)larg;
+    (void)parg;
+    switch (cmd) {
+    case BIO_CTRL_FLUSH:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static int ra_destroy(BIO *b)
+{
+    struct ra_state *st = BIO_get_data(b);
+    if (st == NULL) {
+        return 1;
+    }
+    if (ra_tls.owner == st) {
+        ra_tls.owner = NULL;
+        ra_tls.off = ra_tls.len = 0;
+    }
+    free(st->spill);
+    free(st);
+    BIO_set_data(b, NULL);
+    return 1;
+}
+
+static pthread_once_t ra_once = PTHREAD_ONCE_INIT;
+static BIO_METHOD *ra_method;
+static int ra_type;
+
+static void ra_method_init(void)
+{
+    int type = BIO_get_new_index() | BIO_TYPE_SOURCE_SINK;
+    BIO_METHOD *m = BIO_meth_new(type, "gh-readahead");
+    if (m == NULL || !BIO_meth_set_read(m, ra_read) || !BIO_meth_set_ctrl(m, ra_ctrl) ||
+        !BIO_meth_set_destroy(m, ra_destroy)) {
+        BIO_meth_free(m);
+        return;
+    }
+    ra_type = type;
+    ra_method = m;
+}
+
+/* Replace ssl's read BIO by a read-ahead BIO on fd. On failure the socket
+ * BIO stays: correct, one read() more per record. */
+static void ra_install(SSL *ssl, int fd)
+{
+    pthread_once(&ra_once, ra_method_init);
+    if (ra_method == NULL) {
+        return;
+    }
+    struct ra_state *st = calloc(1, sizeof(*st));
+    BIO *b = st != NULL ? BIO_new(ra_method) : NULL;
+    if (b == NULL) {
+        free(st);
+        return;
+    }
+    st->fd = fd;
+    BIO_set_data(b, st);
+    BIO_set_init(b, 1);
+    SSL_set0_rbio(ssl, b);
+}
+
 void gw_transport_init_tls(struct gw_transport *t, int fd, SSL *ssl)
 {
     t->fd = fd;
     t->ssl = ssl;
     t->err_detail = 0;
+    if (ssl != NULL && fd >= 0) {
+        ra_install(ssl, fd);
+    }
 }
 
 static int ssl_outcome(struct gw_transport *t, int rc, int *want)
@@ -128,7 +311,15 @@ ssize_t gw_transport_write(struct gw_transport *t, const void *buf, size_t len, 
 
 size_t gw_transport_pending(const struct gw_transport *t)
 {
-    return t->ssl ? (size_t)SSL_pending(t->ssl) : 0;
+    if (t->ssl == NULL) {
+        return 0;
+    }
+    size_t n = (size_t)SSL_pending(t->ssl);
+    BIO *b = SSL_get_rbio(t->ssl);
+    if (b != NULL && ra_method != NULL && BIO_method_type(b) == ra_type) {
+        n += ra_buffered(BIO_get_data(b));
+    }
+    return n;
 }
 
 void gw_transport_close(struct gw_transport *t)

@@ -88,6 +88,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 static void *worker_main(void *arg)
 {
     struct gw_worker *w = arg;
+    pthread_setname_np(pthread_self(), "gh-worker");
     event_base_dispatch(w->base);
     /* drained or deadline passed: close whatever is left */
     while (w->conns != NULL) {
@@ -118,7 +119,17 @@ int gw_worker_start(struct gw_worker *w, struct gw_server *srv, int id, int list
     pthread_mutex_init(&w->mu, NULL);
     w->state = gw_server_state(srv);
     w->idle_gen = w->state->generation;
-    w->base = event_base_new();
+    /* The epoll changelist folds the add/del of one request's write
+     * interest (armed, then flushed in the same loop turn) into nothing:
+     * two epoll_ctl calls fewer per request. Its documented hazard is fds
+     * cloned with dup(), which workers never make; an fd closed and reused
+     * within one turn is handled by libevent (MOD -> ENOENT -> ADD). */
+    struct event_config *ecfg = event_config_new();
+    if (ecfg != NULL) {
+        event_config_set_flag(ecfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+        w->base = event_base_new_with_config(ecfg);
+        event_config_free(ecfg);
+    }
     if (w->base == NULL) {
         return gh_err_set(err, GH_R_INTERNAL, "event_base_new failed");
     }
