@@ -38,6 +38,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -410,6 +411,13 @@ static void wait_until(struct db_log *l, int64_t mono_us)
 static void *writer_main(void *arg)
 {
     struct db_log *l = arg;
+    pthread_setname_np(pthread_self(), "gh-logwriter");
+    if (l->mode == DB_STRICT) {
+        /* Every strict response waits for this thread: on a busy machine it
+         * must not queue behind workers, clients and the checkpointer. Needs
+         * CAP_SYS_NICE; without it the default priority stays (no error). */
+        (void)setpriority(PRIO_PROCESS, (id_t)gettid(), -5);
+    }
     pthread_mutex_lock(&l->mu);
     for (;;) {
         int64_t now = gh_mono_us();
@@ -493,6 +501,10 @@ static void *ckpt_main(void *arg)
 {
     struct db_log *l = arg;
     int warned = 0;
+    pthread_setname_np(pthread_self(), "gh-checkpoint");
+    /* Copying WAL pages back is background work: let the writer and the
+     * workers go first (raising a thread's nice value needs no privilege). */
+    (void)setpriority(PRIO_PROCESS, (id_t)gettid(), 10);
     pthread_mutex_lock(&l->ck_mu);
     while (!l->ck_stop) {
         if (!l->ck_kick) {

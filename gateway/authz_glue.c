@@ -197,6 +197,7 @@ static void *fetcher_main(void *arg)
 {
     struct gw_server *srv = arg;
     struct gw_authz *a = srv->authz;
+    pthread_setname_np(pthread_self(), "gh-keyfetch");
     pthread_mutex_lock(&a->mu);
     while (!a->stop) {
         pthread_mutex_unlock(&a->mu);

@@ -373,6 +373,12 @@ static void flush_sessions(struct gw_server *srv)
                     err.msg);
             break;
         }
+        if (n < BATCH) {
+            /* Drained. Busy sessions are dirtied again while we write; they
+             * wait for the next tick instead of keeping this loop (and a
+             * connection open per round) going. */
+            break;
+        }
     }
 }
 
