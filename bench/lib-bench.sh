@@ -113,7 +113,7 @@ gb_cpu_us_per_req() {
 # gb_ratio A B [DECIMALS] -> A/B, "n/a" when B is 0 or either is empty.
 gb_ratio() {
     awk -v a="$1" -v b="$2" -v d="${3:-2}" \
-        'BEGIN { if (a == "" || b == "" || b + 0 == 0) { print "n/a"; exit }
+        'BEGIN { if (a !~ /^[0-9.]+$/ || b !~ /^[0-9.]+$/ || b + 0 == 0) { print "n/a"; exit }
                  printf "%." d "f\n", a / b }'
 }
 
