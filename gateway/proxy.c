@@ -1677,7 +1677,7 @@ static void conn_process(struct gw_conn *c)
             }
             break;
         }
-        /* fall through */
+        __attribute__((fallthrough)); /* GCC and clang both understand it */
     case CS_STREAM:
         pump_request_body(c);
         if (c->state == CS_STREAM && c->up != NULL) {
