@@ -502,9 +502,9 @@ static void *ckpt_main(void *arg)
     struct db_log *l = arg;
     int warned = 0;
     pthread_setname_np(pthread_self(), "gh-checkpoint");
-    /* Copying WAL pages back is background work: let the writer and the
-     * workers go first (raising a thread's nice value needs no privilege). */
-    (void)setpriority(PRIO_PROCESS, (id_t)gettid(), 10);
+    /* Default priority on purpose: past RESTART_WAL_PAGES the writer waits
+     * for a pass of this thread (wal_hook), so a starved checkpointer would
+     * stall every strict response (priority inversion). */
     pthread_mutex_lock(&l->ck_mu);
     while (!l->ck_stop) {
         if (!l->ck_kick) {
