@@ -55,19 +55,28 @@ gb_clk_tck() {
     getconf CLK_TCK
 }
 
-# gb_cpu_ticks PID... -> utime+stime in clock ticks, summed over the PIDs
-# (all threads of each process; field 2, comm, may contain spaces, so the
-# fields are counted from the last ')').
-gb_cpu_ticks() {
-    local total=0 pid stat rest
+# gb_cpu_ticks_split PID... -> "UTIME STIME" in clock ticks, each summed over
+# the PIDs (all threads of each process; field 2, comm, may contain spaces,
+# so the fields are counted from the last ')').
+gb_cpu_ticks_split() {
+    local u=0 s=0 pid stat rest
     for pid in "$@"; do
         stat=$(cat "/proc/$pid/stat" 2>/dev/null) || { gb_die "no process $pid"; return 1; }
         rest=${stat##*) }
         # rest starts at field 3 (state); utime is field 14, stime 15.
         set -- $rest
-        total=$((total + ${12} + ${13}))
+        u=$((u + ${12}))
+        s=$((s + ${13}))
     done
-    echo "$total"
+    echo "$u $s"
+}
+
+# gb_cpu_ticks PID... -> utime+stime in clock ticks, summed over the PIDs.
+gb_cpu_ticks() {
+    local us
+    us=$(gb_cpu_ticks_split "$@") || return 1
+    set -- $us
+    echo $(($1 + $2))
 }
 
 # gb_peak_rss_kb PID... -> VmHWM (peak resident set) in kB, summed.
@@ -135,7 +144,8 @@ gb_arg_value() {
 # output in $GB_OUT/NAME.rN.log and appends the RESULT line to
 # $GB_OUT/NAME.results. With GB_SERVER_PIDS set, adds to that line
 # srv_cpu_us_per_req= (server CPU during the measured window, sampled after
-# --warmup, divided by the window's requests) and srv_hwm_kb= (VmHWM after
+# --warmup, divided by the window's requests; also split into
+# srv_user_us_per_req= and srv_sys_us_per_req=) and srv_hwm_kb= (VmHWM after
 # the run). Prints the RESULT line. Returns gatehouse-bench's exit code, or
 # 1 when it printed no RESULT line.
 gb_bench() {
@@ -154,7 +164,7 @@ gb_bench() {
     warm=$(gb_arg_value --warmup "$@") || warm=0
     if [ -n "${GB_SERVER_PIDS:-}" ]; then
         # Sample the server's CPU when the warmup ends, in the background.
-        ( sleep "$warm"; gb_cpu_ticks $GB_SERVER_PIDS > "$tfile" ) &
+        ( sleep "$warm"; gb_cpu_ticks_split $GB_SERVER_PIDS > "$tfile" ) &
         sampler=$!
     fi
     "$GB_BIN" --label "$name" "$@" > "$log" 2>&1
@@ -170,15 +180,20 @@ gb_bench() {
     fi
     if [ -n "${GB_SERVER_PIDS:-}" ]; then
         before=$(cat "$tfile" 2>/dev/null)
-        after=$(gb_cpu_ticks $GB_SERVER_PIDS) || after=
+        after=$(gb_cpu_ticks_split $GB_SERVER_PIDS) || after=
         hwm=$(gb_peak_rss_kb $GB_SERVER_PIDS) || hwm=
         reqs=$(gb_field "$line" reqs)
+        local bu bs au as usr=n/a sys=n/a
+        cpu=n/a
         if [ -n "$before" ] && [ -n "$after" ]; then
-            cpu=$(gb_cpu_us_per_req "$before" "$after" "$reqs")
-        else
-            cpu=n/a
+            read -r bu bs <<<"$before"
+            read -r au as <<<"$after"
+            cpu=$(gb_cpu_us_per_req $((bu + bs)) $((au + as)) "$reqs")
+            usr=$(gb_cpu_us_per_req "$bu" "$au" "$reqs")
+            sys=$(gb_cpu_us_per_req "$bs" "$as" "$reqs")
         fi
-        line="$line srv_cpu_us_per_req=$cpu srv_hwm_kb=${hwm:-n/a}"
+        line="$line srv_cpu_us_per_req=$cpu srv_user_us_per_req=$usr srv_sys_us_per_req=$sys"
+        line="$line srv_hwm_kb=${hwm:-n/a}"
         rm -f "$tfile"
     fi
     echo "$line" >> "$GB_OUT/$name.results"

@@ -722,11 +722,12 @@ report() {
     echo "#### Throughput, latency, server cost"
     echo
     echo "Server CPU: utime+stime of the proxy's processes (nginx: master + workers; direct: the"
-    echo "upstream) over the measured window, per completed request; the upstream's own CPU is not"
-    echo "included for the proxies. Peak RSS: VmHWM after all throughput rounds (before the idle test)."
+    echo "upstream) over the measured window, per completed request, then split into user and system"
+    echo "time; the upstream's own CPU is not included for the proxies. Peak RSS: VmHWM after all"
+    echo "throughput rounds (before the idle test)."
     echo
-    echo "| mode | peer | req/s | p50 µs | p99 µs | errors | non-2xx | server CPU µs/req | resumed % | peak RSS MiB |"
-    echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    echo "| mode | peer | req/s | p50 µs | p99 µs | errors | non-2xx | server CPU µs/req | user / sys µs/req | resumed % | peak RSS MiB |"
+    echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
     for m in keepalive newconn resume; do
         for p in "${peers[@]}"; do
             n=${p}_$m
@@ -735,7 +736,8 @@ report() {
             [ "$m" = keepalive ] || r=$(med "$n" resumed_pct)
             echo "| $m | ${label[$p]}$(mark "$p") | $(int "$(med "$n" rps)")" \
                 "| $(med "$n" p50_us) | $(med "$n" p99_us) | $(med "$n" errors) | $(nonok "$n")" \
-                "| $(med "$n" srv_cpu_us_per_req) | $r | $(mib "${hwm[$p]}") |"
+                "| $(med "$n" srv_cpu_us_per_req) | $(med "$n" srv_user_us_per_req) / $(med "$n" srv_sys_us_per_req)" \
+                "| $r | $(mib "${hwm[$p]}") |"
         done
     done
     echo

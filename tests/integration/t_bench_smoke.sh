@@ -278,7 +278,8 @@ check "gb_interleave ran A B A B" \
     eval '[ "$(grep -c "^== round" "$tmp/interleave.err")" = 4 ] &&
           [ "$(grep "^== round" "$tmp/interleave.err" | awk "{print \$4}" | tr -d "\n")" = abab ]'
 check "gb_bench kept one RESULT per round" eq "$(wc -l < "$GB_OUT/a.results")" 2
-check "gb_bench added server keys" grep -q 'srv_cpu_us_per_req=.* srv_hwm_kb=[0-9]' \
+check "gb_bench added server keys" grep -q 'srv_cpu_us_per_req=[0-9.]* srv_user_us_per_req=[0-9.]* srv_sys_us_per_req=[0-9.]* srv_hwm_kb=[0-9]' \
     "$GB_OUT/b.results"
+check "gb_cpu_ticks_split of this shell is two numbers" eval '[[ "$(gb_cpu_ticks_split $$)" =~ ^[0-9]+\ [0-9]+$ ]]'
 
 finish
