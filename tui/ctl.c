@@ -268,6 +268,24 @@ static int need_object(struct call *c, const char *what)
     return TUI_EXIT_OK;
 }
 
+/* GET path and require a JSON object. With --json the answer is printed
+ * as it came and *printed set: the caller is done. Otherwise the caller
+ * renders c (and call_cleanup()s it either way). */
+static int get_object(const struct tui_ctx *x, struct tui_client *cl, const char *path,
+                      const char *what, struct call *c, int *printed)
+{
+    *printed = 0;
+    int rc = api(x, cl, "GET", path, NULL, 0, NULL, c, 0);
+    if (rc == TUI_EXIT_OK) {
+        rc = need_object(c, what);
+    }
+    if (rc == TUI_EXIT_OK && x->json) {
+        print_json(c->json);
+        *printed = 1;
+    }
+    return rc;
+}
+
 /* ---- option helpers -------------------------------------------------------- */
 
 /* Is argv[*i] option name (taking a value)? Sets *val and advances. */
@@ -325,15 +343,9 @@ static int cmd_sessions(const struct tui_ctx *x, struct tui_client *cl, int argc
         snprintf(path, sizeof(path), "/v1/sessions");
     }
     struct call c;
-    int rc = api(x, cl, "GET", path, NULL, 0, NULL, &c, 0);
-    if (rc == TUI_EXIT_OK) {
-        rc = need_object(&c, "sessions");
-    }
-    if (rc != TUI_EXIT_OK) {
-        goto out;
-    }
-    if (x->json) {
-        print_json(c.json);
+    int printed;
+    int rc = get_object(x, cl, path, "sessions", &c, &printed);
+    if (rc != TUI_EXIT_OK || printed) {
         goto out;
     }
     static const char *const hdr[] = {"ID",    "SUBJECT", "CERT",      "CLIENT",
@@ -388,15 +400,9 @@ static int cmd_session(const struct tui_ctx *x, struct tui_client *cl, int argc,
     }
     snprintf(path, sizeof(path), "/v1/sessions/%s", esc);
     struct call c;
-    int rc = api(x, cl, "GET", path, NULL, 0, NULL, &c, 0);
-    if (rc == TUI_EXIT_OK) {
-        rc = need_object(&c, "session");
-    }
-    if (rc != TUI_EXIT_OK) {
-        goto out;
-    }
-    if (x->json) {
-        print_json(c.json);
+    int printed;
+    int rc = get_object(x, cl, path, "session", &c, &printed);
+    if (rc != TUI_EXIT_OK || printed) {
         goto out;
     }
     const json_t *s = json_object_get(c.json, "session");
@@ -624,15 +630,9 @@ static int cmd_revocations(const struct tui_ctx *x, struct tui_client *cl, int a
         return usage_err("revocations: unexpected argument '%s'", argv[1]);
     }
     struct call c;
-    int rc = api(x, cl, "GET", "/v1/revocations", NULL, 0, NULL, &c, 0);
-    if (rc == TUI_EXIT_OK) {
-        rc = need_object(&c, "revocations");
-    }
-    if (rc != TUI_EXIT_OK) {
-        goto out;
-    }
-    if (x->json) {
-        print_json(c.json);
+    int printed;
+    int rc = get_object(x, cl, "/v1/revocations", "revocations", &c, &printed);
+    if (rc != TUI_EXIT_OK || printed) {
         goto out;
     }
     static const char *const hdr[] = {"ID", "KIND",    "TARGET",  "REASON",
@@ -1114,15 +1114,9 @@ static int policy_get(const struct tui_ctx *x, struct tui_client *cl)
 static int policy_versions(const struct tui_ctx *x, struct tui_client *cl)
 {
     struct call c;
-    int rc = api(x, cl, "GET", "/v1/policy/versions", NULL, 0, NULL, &c, 0);
-    if (rc == TUI_EXIT_OK) {
-        rc = need_object(&c, "policy versions");
-    }
-    if (rc != TUI_EXIT_OK) {
-        goto out;
-    }
-    if (x->json) {
-        print_json(c.json);
+    int printed;
+    int rc = get_object(x, cl, "/v1/policy/versions", "policy versions", &c, &printed);
+    if (rc != TUI_EXIT_OK || printed) {
         goto out;
     }
     static const char *const hdr[] = {"VERSION", "APPLIED", "BY", "ACTIVE"};
@@ -1302,15 +1296,9 @@ static int cmd_stats(const struct tui_ctx *x, struct tui_client *cl, int argc, c
         return usage_err("stats: unexpected argument '%s'", argv[1]);
     }
     struct call c;
-    int rc = api(x, cl, "GET", "/v1/stats", NULL, 0, NULL, &c, 0);
-    if (rc == TUI_EXIT_OK) {
-        rc = need_object(&c, "stats");
-    }
-    if (rc != TUI_EXIT_OK) {
-        goto out;
-    }
-    if (x->json) {
-        print_json(c.json);
+    int printed;
+    int rc = get_object(x, cl, "/v1/stats", "stats", &c, &printed);
+    if (rc != TUI_EXIT_OK || printed) {
         goto out;
     }
     char a[300], b[64], d[64];
