@@ -338,17 +338,29 @@ void gw_transport_close(struct gw_transport *t)
     }
 }
 
+/* Staging for gw_transport_flush when the bytes span evbuffer chains. */
+static _Thread_local uint8_t flush_scratch[16384];
+
 int gw_transport_flush(struct gw_transport *t, struct evbuffer *out, uint64_t *written,
                        int *wants_read)
 {
     while (evbuffer_get_length(out) > 0) {
         size_t n = evbuffer_get_length(out);
-        if (n > 16384) {
-            n = 16384; /* one TLS record; the same length again on a retry */
+        if (n > sizeof(flush_scratch)) {
+            n = sizeof(flush_scratch); /* one TLS record; the same length again on a retry */
         }
-        const void *p = evbuffer_pullup(out, (ssize_t)n);
-        if (p == NULL) {
-            return -1;
+        /* The first chain usually holds it all: write from there. Otherwise
+         * copy into the thread's scratch (evbuffer_pullup would allocate a
+         * new chain per call; TLS accepts a moved buffer on retry). */
+        const void *p;
+        struct evbuffer_iovec v;
+        if (evbuffer_peek(out, (ssize_t)n, NULL, &v, 1) == 1 && v.iov_len >= n) {
+            p = v.iov_base;
+        } else {
+            if (evbuffer_copyout(out, flush_scratch, n) != (ev_ssize_t)n) {
+                return -1;
+            }
+            p = flush_scratch;
         }
         int want;
         ssize_t w = gw_transport_write(t, p, n, &want);
