@@ -148,6 +148,20 @@ int db_appender_prepare(struct db_appender *a, sqlite3 *db, int ckpt_every, stru
     a->ckpt_every = ckpt_every > 0 ? ckpt_every : 1;
     snprintf(sql, sizeof(sql), "INSERT INTO decisions (%s, prev_hash, row_hash) VALUES (%s)",
              db_cols_sql, qs);
+    /* The multi-row form is an optimisation: without it (a SQLite built
+     * with few variables, or no memory) rows go one at a time. */
+    char msql[4096];
+    int ml = snprintf(msql, sizeof(msql), "INSERT INTO decisions (%s, prev_hash, row_hash) VALUES ",
+                      db_cols_sql);
+    for (int k = 0; k < DB_APPEND_MULTI && ml > 0 && (size_t)ml < sizeof(msql); k++) {
+        ml += snprintf(msql + ml, sizeof(msql) - (size_t)ml, "%s(%s)", k ? "," : "", qs);
+    }
+    if (ml > 0 && (size_t)ml < sizeof(msql) &&
+        sqlite3_prepare_v3(db, msql, -1, SQLITE_PREPARE_PERSISTENT, &a->ins_multi, NULL) !=
+            SQLITE_OK) {
+        sqlite3_finalize(a->ins_multi);
+        a->ins_multi = NULL;
+    }
     if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &a->ins, NULL) != SQLITE_OK ||
         sqlite3_prepare_v3(db,
                            "INSERT INTO chain_checkpoints (row_id, row_hash, ts_us)"
@@ -163,8 +177,10 @@ int db_appender_prepare(struct db_appender *a, sqlite3 *db, int ckpt_every, stru
 void db_appender_finalize(struct db_appender *a)
 {
     sqlite3_finalize(a->ins);
+    sqlite3_finalize(a->ins_multi);
     sqlite3_finalize(a->ckpt);
     a->ins = NULL;
+    a->ins_multi = NULL;
     a->ckpt = NULL;
 }
 
@@ -209,6 +225,65 @@ int db_appender_add(struct db_appender *a, const struct db_decision *d, int64_t 
     a->last_id = id;
     memcpy(a->prev, h, DB_HASH_LEN);
     memcpy(hash_out, h, DB_HASH_LEN);
+    return 0;
+}
+
+/* DB_APPEND_MULTI rows in one statement. */
+static int add_multi(struct db_appender *a, const struct db_decision *const *ds, int64_t now_us,
+                     uint8_t *const *hash_out)
+{
+    enum { K = DB_APPEND_MULTI, P = DB_NCOLS + 2 };
+    struct db_val v[K][DB_NCOLS];
+    uint8_t prev[K][DB_HASH_LEN], h[K][DB_HASH_LEN];
+    int64_t id0 = a->last_id + 1;
+    sqlite3_stmt *st = a->ins_multi;
+    for (int k = 0; k < K; k++) {
+        db_row_from_decision(id0 + k, ds[k], v[k]);
+        memcpy(prev[k], k == 0 ? a->prev : h[k - 1], DB_HASH_LEN);
+        db_row_hash(prev[k], v[k], h[k]);
+        int base = 1 + k * P;
+        if (db_row_bind(st, base, v[k]) != 0 ||
+            sqlite3_bind_blob(st, base + DB_NCOLS, prev[k], DB_HASH_LEN, SQLITE_STATIC) !=
+                SQLITE_OK ||
+            sqlite3_bind_blob(st, base + DB_NCOLS + 1, h[k], DB_HASH_LEN, SQLITE_STATIC) !=
+                SQLITE_OK) {
+            sqlite3_reset(st);
+            sqlite3_clear_bindings(st);
+            return -1;
+        }
+    }
+    if (step_reset(st) != 0) {
+        return -1;
+    }
+    for (int k = 0; k < K; k++) {
+        int64_t id = id0 + k;
+        if (id % a->ckpt_every == 0 && insert_ckpt(a, id, h[k], now_us) != 0) {
+            return -1;
+        }
+        memcpy(hash_out[k], h[k], DB_HASH_LEN);
+    }
+    a->last_id = id0 + K - 1;
+    memcpy(a->prev, h[K - 1], DB_HASH_LEN);
+    return 0;
+}
+
+int db_appender_add_many(struct db_appender *a, const struct db_decision *const *ds, int n,
+                         int64_t now_us, uint8_t *const *hash_out)
+{
+    int i = 0;
+    while (i < n) {
+        if (a->ins_multi != NULL && n - i >= DB_APPEND_MULTI) {
+            if (add_multi(a, ds + i, now_us, hash_out + i) != 0) {
+                return -1;
+            }
+            i += DB_APPEND_MULTI;
+        } else {
+            if (db_appender_add(a, ds[i], now_us, hash_out[i]) != 0) {
+                return -1;
+            }
+            i++;
+        }
+    }
     return 0;
 }
 

@@ -133,9 +133,12 @@ struct db_chain_head {
 int db_chain_head_load(sqlite3 *db, struct db_chain_head *h, struct gh_err *err) GH_WUR;
 
 /* The prepared statements an appender reuses. */
+enum { DB_APPEND_MULTI = 16 }; /* rows per multi-row INSERT */
+
 struct db_appender {
     sqlite3 *db;
     sqlite3_stmt *ins, *ckpt;
+    sqlite3_stmt *ins_multi; /* DB_APPEND_MULTI rows; NULL: one at a time */
     int ckpt_every;
     int64_t last_id;
     uint8_t prev[DB_HASH_LEN];
@@ -149,6 +152,14 @@ void db_appender_finalize(struct db_appender *a);
  * hash_out; on failure leaves them alone (the caller rolls back). */
 int db_appender_add(struct db_appender *a, const struct db_decision *d, int64_t now_us,
                     uint8_t hash_out[DB_HASH_LEN]) GH_WUR;
+/* db_appender_add for n rows in order, DB_APPEND_MULTI per statement where
+ * it can (one statement instead of sixteen: the cursors of the table and
+ * its indexes are opened once, the record buffers reused). The same chain
+ * and checkpoints as n calls of db_appender_add; hash_out[i] gets row i's
+ * hash. On failure last_id/prev may have advanced past rows inserted
+ * earlier in the call: the caller rolls back and restores them. */
+int db_appender_add_many(struct db_appender *a, const struct db_decision *const *ds, int n,
+                         int64_t now_us, uint8_t *const *hash_out) GH_WUR;
 /* Insert a checkpoint for the current head (autocommit). */
 int db_appender_checkpoint(struct db_appender *a, int64_t now_us) GH_WUR;
 

@@ -213,11 +213,20 @@ static int commit_batch(struct db_log *l, int start, int n)
     }
     what = "insert";
     int64_t now = gh_now_us();
-    for (int i = 0; i < n; i++) {
-        struct slot *s = slot_at(l, start, i);
-        if (db_appender_add(&l->app, &s->d, now, s->hash) != 0) {
+    for (int i = 0; i < n;) {
+        enum { CHUNK = 4 * DB_APPEND_MULTI };
+        const struct db_decision *ds[CHUNK];
+        uint8_t *hs[CHUNK];
+        int m = n - i < CHUNK ? n - i : CHUNK;
+        for (int k = 0; k < m; k++) {
+            struct slot *s = slot_at(l, start, i + k);
+            ds[k] = &s->d;
+            hs[k] = s->hash;
+        }
+        if (db_appender_add_many(&l->app, ds, m, now, hs) != 0) {
             goto fail;
         }
+        i += m;
     }
     what = "commit";
     if (step_done(l->commit) != 0) {

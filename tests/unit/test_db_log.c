@@ -381,6 +381,87 @@ static void reader_does_not_block_writer(void **state)
     db_log_close(l);
 }
 
+/* One batch of 100 rows goes in as multi-row INSERTs (16 rows a statement,
+ * then single rows); one row per commit goes in one at a time. Both must
+ * give the same ids, the same chain (every prev_hash and row_hash) and the
+ * same chain checkpoints -- including checkpoints that fall inside a
+ * multi-row statement. */
+struct one_ctx {
+    struct cb_count *c;
+    int want;
+};
+
+static int reached(void *arg)
+{
+    struct one_ctx *o = arg;
+    return atomic_load(&o->c->ok) >= o->want;
+}
+
+static void multi_row_batches_chain_like_single_rows(void **state)
+{
+    enum { N = 100 };
+    char single[300];
+    tpath(single, sizeof(single), "single.db");
+    struct gh_err err = {0};
+    struct db_decision d;
+
+    /* Everything in one async batch: the writer flushes it at close. */
+    struct db_log_opts o = {.path = dbp, .mode = DB_ASYNC, .async_window_ms = 60000,
+                            .max_batch = 512, .checkpoint_every = 7};
+    struct db_log *l = db_log_open(&o, &err);
+    assert_non_null(l);
+    for (int i = 0; i < N; i++) {
+        make_row(&d, i);
+        assert_int_equal(db_log_append(l, &d, NULL, NULL, &err), 0);
+    }
+    db_log_close(l);
+
+    /* One row per commit: wait for each row's callback before the next. */
+    struct db_log_opts o1 = {.path = single, .mode = DB_STRICT, .checkpoint_every = 7};
+    l = db_log_open(&o1, &err);
+    assert_non_null(l);
+    struct cb_count c = {0};
+    for (int i = 0; i < N; i++) {
+        make_row(&d, i);
+        assert_int_equal(db_log_append(l, &d, count_cb, &c, &err), 0);
+        struct one_ctx oc = {&c, i + 1};
+        assert_true(wait_for(reached, &oc, 10000));
+    }
+    db_log_close(l);
+
+    assert_int_equal(sql_int(dbp, "SELECT count(*) FROM decisions"), N);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(dbp, &db), SQLITE_OK);
+    char sql[512];
+    snprintf(sql, sizeof(sql), "ATTACH '%s' AS s", single);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(
+        sqlite3_prepare_v2(db,
+                           "SELECT count(*), sum(a.row_hash = b.row_hash AND a.prev_hash = "
+                           "b.prev_hash AND a.token_jti = b.token_jti),"
+                           " (SELECT group_concat(row_id) FROM (SELECT row_id FROM "
+                           "main.chain_checkpoints ORDER BY row_id)),"
+                           " (SELECT group_concat(row_id) FROM (SELECT row_id FROM "
+                           "s.chain_checkpoints ORDER BY row_id))"
+                           " FROM main.decisions a JOIN s.decisions b USING (id)",
+                           -1, &st, NULL),
+        SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), N);
+    assert_int_equal(sqlite3_column_int(st, 1), N);
+    /* 7, 14, ..., 98 plus the shutdown checkpoint at 100, in both. */
+    assert_string_equal((const char *)sqlite3_column_text(st, 2),
+                        "7,14,21,28,35,42,49,56,63,70,77,84,91,98,100");
+    assert_string_equal((const char *)sqlite3_column_text(st, 2),
+                        (const char *)sqlite3_column_text(st, 3));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    struct db_audit_result r;
+    assert_int_equal(db_audit_verify(dbp, &r, &err), 0);
+    assert_int_equal(r.checked, N);
+}
+
 static void checkpoints_every_n(void **state)
 {
     struct gh_err err = {0};
@@ -497,6 +578,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(bad_options, setup, teardown),
         cmocka_unit_test_setup_teardown(reader_does_not_block_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(checkpoints_every_n, setup, teardown),
+        cmocka_unit_test_setup_teardown(multi_row_batches_chain_like_single_rows, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(wal_stays_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(update_is_refused_by_trigger, setup, teardown),
     };
