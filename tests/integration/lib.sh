@@ -478,6 +478,45 @@ EOF
     fi
 }
 
+# write_idp_gw_config FILE [ADMIN_EXTRA_YAML]: the gateway config of the
+# tests that run the test OpenID Provider: listen on GW_PORT, the issuer at
+# IDP_URL (audience gatehouse), policy $T/policy.yaml, one route "app" to
+# http://127.0.0.1:$up_PORT, decision log $T/gw.db in strict mode, admin
+# socket $SOCK. ADMIN_EXTRA_YAML (lines indented by two spaces) is appended
+# under admin:. The caller sets those variables and writes the policy.
+write_idp_gw_config() {
+    local file=${1:?usage: write_idp_gw_config FILE [ADMIN_EXTRA_YAML]}
+    cat >"$file" <<EOF
+# written by tests/integration/lib.sh write_idp_gw_config for $GH_TEST
+server:
+  listen: "127.0.0.1:${GW_PORT:?write_idp_gw_config: GW_PORT}"
+  workers: 2
+tls:
+  cert: $PKI/server.crt
+  key: $PKI/server.key
+  client_ca: $PKI/client-ca.crt
+issuer:
+  url: ${IDP_URL:?write_idp_gw_config: IDP_URL}
+  audiences: [gatehouse]
+  ca: $PKI/idp-ca.crt
+policy: $T/policy.yaml
+routes:
+  - id: app
+    host: "*"
+    path_prefix: /
+    upstream:
+      url: http://127.0.0.1:${up_PORT:?write_idp_gw_config: up_PORT}
+decision_log:
+  path: $T/gw.db
+  mode: strict
+admin:
+  socket: ${SOCK:?write_idp_gw_config: SOCK}
+EOF
+    if [ -n "${2:-}" ]; then
+        printf '%s\n' "$2" >>"$file"
+    fi
+}
+
 # start_gw [CONFIG] [NAME]: run `gatehouse serve -c CONFIG` as NAME (default
 # gw) and wait until it listens on GW_PORT.
 start_gw() {

@@ -57,33 +57,8 @@ rules:
     effect: maybe
     routes: [app]
 YAML
-cat >"$T/gw.yaml" <<YAML
-server:
-  listen: "127.0.0.1:$GW_PORT"
-  workers: 2
-tls:
-  cert: $PKI/server.crt
-  key: $PKI/server.key
-  client_ca: $PKI/client-ca.crt
-issuer:
-  url: $IDP_URL
-  audiences: [gatehouse]
-  ca: $PKI/idp-ca.crt
-policy: $T/policy.yaml
-routes:
-  - id: app
-    host: "*"
-    path_prefix: /
-    upstream:
-      url: http://127.0.0.1:$up_PORT
-decision_log:
-  path: $T/gw.db
-  mode: strict
-admin:
-  socket: $SOCK
-  listen: "127.0.0.1:$ADMIN_PORT"
-  client_ca: $PKI/admin-ca.crt
-YAML
+write_idp_gw_config "$T/gw.yaml" "  listen: \"127.0.0.1:$ADMIN_PORT\"
+  client_ca: $PKI/admin-ca.crt"
 start_bg gw "$GATEHOUSE" serve -c "$T/gw.yaml"
 wait_log gw "issuer keys refreshed" 15 || gh_fatal "the gateway did not fetch the issuer keys"
 wait_port "$ADMIN_PORT" 10 || gh_fatal "no admin listener"

@@ -27,30 +27,7 @@ rules:
         exists: true
 YAML
 SOCK=$T/admin.sock
-cat > "$T/gw.yaml" <<YAML
-server:
-  listen: "127.0.0.1:$GW_PORT"
-  workers: 2
-tls:
-  cert: $PKI/server.crt
-  key: $PKI/server.key
-  client_ca: $PKI/client-ca.crt
-issuer:
-  url: $IDP_URL
-  audiences: [gatehouse]
-  ca: $PKI/idp-ca.crt
-policy: $T/policy.yaml
-routes:
-  - id: app
-    host: "*"
-    path_prefix: /
-    upstream:
-      url: http://127.0.0.1:$up_PORT
-decision_log:
-  path: $T/gw.db
-admin:
-  socket: $SOCK
-YAML
+write_idp_gw_config "$T/gw.yaml"
 start_bg gw "$GATEHOUSE" serve -c "$T/gw.yaml"
 wait_log gw "issuer keys refreshed" 15
 URL="https://127.0.0.1:$GW_PORT"
