@@ -201,51 +201,25 @@ static int insert_ckpt(struct db_appender *a, int64_t id, const uint8_t hash[DB_
     return step_reset(a->ckpt);
 }
 
-int db_appender_add(struct db_appender *a, const struct db_decision *d, int64_t now_us,
-                    uint8_t hash_out[DB_HASH_LEN])
+/* Insert rows ds[0..k) with statement st (k rows of DB_NCOLS + 2
+ * parameters), chained on a->prev; then their chain checkpoints. Advances
+ * last_id/prev and fills hash_out only when all of it succeeded. */
+static int add_rows(struct db_appender *a, sqlite3_stmt *st, const struct db_decision *const *ds,
+                    int k, int64_t now_us, uint8_t *const *hash_out)
 {
-    struct db_val v[DB_NCOLS];
-    uint8_t h[DB_HASH_LEN];
-    int64_t id = a->last_id + 1;
-    db_row_from_decision(id, d, v);
-    db_row_hash(a->prev, v, h);
-    if (db_row_bind(a->ins, 1, v) != 0 ||
-        sqlite3_bind_blob(a->ins, DB_NCOLS + 1, a->prev, DB_HASH_LEN, SQLITE_STATIC) != SQLITE_OK ||
-        sqlite3_bind_blob(a->ins, DB_NCOLS + 2, h, DB_HASH_LEN, SQLITE_STATIC) != SQLITE_OK) {
-        sqlite3_reset(a->ins);
-        sqlite3_clear_bindings(a->ins);
-        return -1;
-    }
-    if (step_reset(a->ins) != 0) {
-        return -1;
-    }
-    if (id % a->ckpt_every == 0 && insert_ckpt(a, id, h, now_us) != 0) {
-        return -1;
-    }
-    a->last_id = id;
-    memcpy(a->prev, h, DB_HASH_LEN);
-    memcpy(hash_out, h, DB_HASH_LEN);
-    return 0;
-}
-
-/* DB_APPEND_MULTI rows in one statement. */
-static int add_multi(struct db_appender *a, const struct db_decision *const *ds, int64_t now_us,
-                     uint8_t *const *hash_out)
-{
-    enum { K = DB_APPEND_MULTI, P = DB_NCOLS + 2 };
-    struct db_val v[K][DB_NCOLS];
-    uint8_t prev[K][DB_HASH_LEN], h[K][DB_HASH_LEN];
+    enum { P = DB_NCOLS + 2 };
+    struct db_val v[DB_APPEND_MULTI][DB_NCOLS];
+    uint8_t prev[DB_APPEND_MULTI][DB_HASH_LEN], h[DB_APPEND_MULTI][DB_HASH_LEN];
     int64_t id0 = a->last_id + 1;
-    sqlite3_stmt *st = a->ins_multi;
-    for (int k = 0; k < K; k++) {
-        db_row_from_decision(id0 + k, ds[k], v[k]);
-        memcpy(prev[k], k == 0 ? a->prev : h[k - 1], DB_HASH_LEN);
-        db_row_hash(prev[k], v[k], h[k]);
-        int base = 1 + k * P;
-        if (db_row_bind(st, base, v[k]) != 0 ||
-            sqlite3_bind_blob(st, base + DB_NCOLS, prev[k], DB_HASH_LEN, SQLITE_STATIC) !=
+    for (int i = 0; i < k; i++) {
+        db_row_from_decision(id0 + i, ds[i], v[i]);
+        memcpy(prev[i], i == 0 ? a->prev : h[i - 1], DB_HASH_LEN);
+        db_row_hash(prev[i], v[i], h[i]);
+        int base = 1 + i * P;
+        if (db_row_bind(st, base, v[i]) != 0 ||
+            sqlite3_bind_blob(st, base + DB_NCOLS, prev[i], DB_HASH_LEN, SQLITE_STATIC) !=
                 SQLITE_OK ||
-            sqlite3_bind_blob(st, base + DB_NCOLS + 1, h[k], DB_HASH_LEN, SQLITE_STATIC) !=
+            sqlite3_bind_blob(st, base + DB_NCOLS + 1, h[i], DB_HASH_LEN, SQLITE_STATIC) !=
                 SQLITE_OK) {
             sqlite3_reset(st);
             sqlite3_clear_bindings(st);
@@ -255,16 +229,24 @@ static int add_multi(struct db_appender *a, const struct db_decision *const *ds,
     if (step_reset(st) != 0) {
         return -1;
     }
-    for (int k = 0; k < K; k++) {
-        int64_t id = id0 + k;
-        if (id % a->ckpt_every == 0 && insert_ckpt(a, id, h[k], now_us) != 0) {
+    for (int i = 0; i < k; i++) {
+        int64_t id = id0 + i;
+        if (id % a->ckpt_every == 0 && insert_ckpt(a, id, h[i], now_us) != 0) {
             return -1;
         }
-        memcpy(hash_out[k], h[k], DB_HASH_LEN);
     }
-    a->last_id = id0 + K - 1;
-    memcpy(a->prev, h[K - 1], DB_HASH_LEN);
+    for (int i = 0; i < k; i++) {
+        memcpy(hash_out[i], h[i], DB_HASH_LEN);
+    }
+    a->last_id = id0 + k - 1;
+    memcpy(a->prev, h[k - 1], DB_HASH_LEN);
     return 0;
+}
+
+int db_appender_add(struct db_appender *a, const struct db_decision *d, int64_t now_us,
+                    uint8_t hash_out[DB_HASH_LEN])
+{
+    return add_rows(a, a->ins, &d, 1, now_us, &hash_out);
 }
 
 int db_appender_add_many(struct db_appender *a, const struct db_decision *const *ds, int n,
@@ -272,17 +254,12 @@ int db_appender_add_many(struct db_appender *a, const struct db_decision *const 
 {
     int i = 0;
     while (i < n) {
-        if (a->ins_multi != NULL && n - i >= DB_APPEND_MULTI) {
-            if (add_multi(a, ds + i, now_us, hash_out + i) != 0) {
-                return -1;
-            }
-            i += DB_APPEND_MULTI;
-        } else {
-            if (db_appender_add(a, ds[i], now_us, hash_out[i]) != 0) {
-                return -1;
-            }
-            i++;
+        int multi = a->ins_multi != NULL && n - i >= DB_APPEND_MULTI;
+        int k = multi ? DB_APPEND_MULTI : 1;
+        if (add_rows(a, multi ? a->ins_multi : a->ins, ds + i, k, now_us, hash_out + i) != 0) {
+            return -1;
         }
+        i += k;
     }
     return 0;
 }

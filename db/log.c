@@ -38,10 +38,10 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
-#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 

@@ -98,10 +98,11 @@ static int ra_read(BIO *b, char *out, int outl)
         return (int)n;
     }
     if (sc->owner != NULL && sc->owner != st && sc->len > sc->off) {
-        /* Another connection's next bytes: give them a buffer of their own. */
+        /* Another connection's next bytes: give them a buffer of their own
+         * (it has none: a BIO reads its spill empty before the scratch). */
         struct ra_state *o = sc->owner;
         size_t n = sc->len - sc->off;
-        uint8_t *p = o->spill_len == 0 ? malloc(n) : NULL;
+        uint8_t *p = malloc(n);
         if (p == NULL) {
             sc = NULL; /* keep theirs; read exactly what is asked, no read-ahead */
         } else {
