@@ -57,8 +57,10 @@ json_t *gw_ctl_stats(struct gw_server *srv)
         (json_int_t)(srv->sessions ? gw_sessions_count(srv->sessions, 1) : 0), "workers",
         srv->n_workers);
     json_object_set_new(o, "log",
-                        json_pack("{s:I, s:I, s:I, s:i, s:i, s:b, s:I, s:s}", "queued",
+                        json_pack("{s:I, s:I, s:I, s:I, s:I, s:i, s:i, s:b, s:I, s:s}", "queued",
                                   (json_int_t)ls.queued, "committed", (json_int_t)ls.committed,
+                                  "batches", (json_int_t)ls.batches, "wal_checkpoints",
+                                  (json_int_t)ls.wal_checkpoints,
                                   "failed", (json_int_t)ls.failed, "queue_depth", ls.queue_depth,
                                   "queue_size", ls.queue_size, "healthy", ls.healthy, "at_risk",
                                   (json_int_t)ls.at_risk, "mode",

@@ -124,7 +124,7 @@ check_match "nobody on a loosened socket gets 403 admin_denied" '"reason":"admin
 stats=$(ucurl "$U/v1/stats")
 check "stats is JSON" json_ok <<<"$stats"
 for k in name version uptime_s requests allowed denied req_per_s deny_rate live_connections \
-    active_sessions workers log.committed log.queue_depth log.healthy keys.count; do
+    active_sessions workers log.committed log.batches log.wal_checkpoints log.queue_depth log.healthy keys.count; do
     check "stats has $k" json_get ".$k" <<<"$stats"
 done
 hdrs=$(ucurl -D - -o "$T/metrics.txt" "$U/metrics")

@@ -548,6 +548,46 @@ static void wal_stays_bounded(void **state)
     assert_int_equal(sql_int(dbp, "SELECT count(*) FROM decisions"), 150000);
 }
 
+/* The checkpointer is woken once per CKPT_WAL_PAGES (1000) pages of WAL
+ * growth, not after every commit: a pass per commit copied the same hot
+ * pages and synced the database file once per small strict batch. 2000
+ * one-row commits write several pages each (table leaf, index leaves,
+ * header); woken per commit, the checkpointer ran 69 passes here (wake-ups
+ * coalesce while a pass runs), woken per 1000 pages 13. */
+static void checkpointer_runs_per_wal_growth_not_per_commit(void **state)
+{
+    struct gh_err err = {0};
+    struct db_log_opts o = {.path = dbp, .mode = DB_STRICT, .no_fsync = 1, .max_batch = 1};
+    struct db_log *l = db_log_open(&o, &err);
+    assert_non_null(l);
+    for (int i = 0; i < 2000; i++) {
+        struct db_decision d;
+        make_row(&d, i);
+        snprintf(d.session_id, sizeof(d.session_id), "%032x", (unsigned)(i * 2654435761u));
+        while (db_log_append(l, &d, NULL, NULL, &err) != 0) {
+            assert_int_equal(err.reason, GH_R_OVERLOADED);
+            usleep(200);
+        }
+    }
+    struct db_log_stats st;
+    for (int i = 0; i < 3000; i++) { /* at most 30 s */
+        db_log_stats(l, &st);
+        if (st.committed == 2000) {
+            break;
+        }
+        usleep(10000);
+    }
+    assert_int_equal(st.committed, 2000);
+    print_message("%llu commits, %llu checkpointer passes\n", (unsigned long long)st.batches,
+                  (unsigned long long)st.wal_checkpoints);
+    assert_true(st.batches >= 1000); /* small batches, as intended */
+    assert_true(st.wal_checkpoints >= 1);
+    assert_true(st.wal_checkpoints <= st.batches / 50); /* 13 measured; 69 when woken per commit */
+    db_log_close(l);
+    assert_int_equal(sql_int(dbp, "SELECT count(*) FROM decisions"), 2000);
+    (void)state;
+}
+
 static void update_is_refused_by_trigger(void **state)
 {
     struct gh_err err = {0};
@@ -578,6 +618,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(bad_options, setup, teardown),
         cmocka_unit_test_setup_teardown(reader_does_not_block_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(checkpoints_every_n, setup, teardown),
+        cmocka_unit_test_setup_teardown(checkpointer_runs_per_wal_growth_not_per_commit, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(multi_row_batches_chain_like_single_rows, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(wal_stays_bounded, setup, teardown),
