@@ -77,6 +77,12 @@ struct db_log_opts {
     int no_fsync;         /* strict only: synchronous=NORMAL instead of FULL -- a row is still
                            * committed before its response is released and survives a crash
                            * of the gateway process, but not of the machine (power loss) */
+    /* Optional: runs on the writer thread after the callbacks of one batch
+     * (a commit, a failure sweep, the shutdown give-up) have all run, if any
+     * ran. A caller whose callbacks only stage their work can wake each
+     * consumer once per batch here instead of once per row. */
+    void (*batch_done)(void *arg);
+    void *batch_arg;
 };
 
 struct db_log;

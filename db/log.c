@@ -76,6 +76,8 @@ struct db_log {
     enum db_mode mode;
     int cap, max_batch, window_ms, ckpt_every, busy_ms, close_ms;
     int fsync_commits; /* synchronous=FULL on the writer (strict + sync full) */
+    void (*batch_done)(void *arg);
+    void *batch_arg;
 
     /* Shared state, under mu. */
     pthread_mutex_t mu;
@@ -309,6 +311,9 @@ static void on_failure(struct db_log *l)
             fired++;
         }
     }
+    if (fired > 0 && l->batch_done != NULL) {
+        l->batch_done(l->batch_arg);
+    }
 
     l->fail_streak++;
     l->backoff_ms = l->backoff_ms == 0 ? BACKOFF_MIN_MS : l->backoff_ms * 2;
@@ -342,13 +347,18 @@ static void on_success(struct db_log *l, int start, int n, int64_t first_id)
     if (l->mode != DB_NOOP) {
         log_checkpoints(l, start, n, first_id);
     }
+    int fired = 0;
     for (int i = 0; i < n; i++) {
         struct slot *s = slot_at(l, start, i);
         if (s->cb != NULL) {
             db_commit_cb cb = s->cb;
             s->cb = NULL;
             cb(s->arg, 1);
+            fired = 1;
         }
+    }
+    if (fired && l->batch_done != NULL) {
+        l->batch_done(l->batch_arg);
     }
     pthread_mutex_lock(&l->mu);
     l->head = (l->head + n) % l->cap;
@@ -386,6 +396,9 @@ static void give_up_locked(struct db_log *l)
             cb(s->arg, 0);
             fired++;
         }
+    }
+    if (fired > 0 && l->batch_done != NULL) {
+        l->batch_done(l->batch_arg);
     }
     GH_ERROR("decision log: giving up at shutdown after %d ms of write failures: %d rows LOST "
              "(%s)",
@@ -649,6 +662,8 @@ struct db_log *db_log_open(const struct db_log_opts *o, struct gh_err *err)
     l->lock_fd = -1;
     l->mode = o->mode;
     l->fsync_commits = o->mode == DB_STRICT && !o->no_fsync;
+    l->batch_done = o->batch_done;
+    l->batch_arg = o->batch_arg;
     l->cap = def(o->queue_size, DEF_QUEUE);
     if (l->cap > MAX_QUEUE) {
         l->cap = MAX_QUEUE;

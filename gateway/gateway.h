@@ -82,6 +82,9 @@ struct gw_worker {
     pthread_mutex_t mu; /* guards the mailbox below */
     struct gw_conn *done_head; /* connections whose decision row committed */
     int wake_drain;
+    /* Rows committed in the batch the log writer is finishing: touched only
+     * by the writer thread, moved to done_head once per batch. */
+    struct gw_conn *staged;
 
     struct gw_state *state; /* this worker's reference to the current snapshot */
     struct gw_conn *conns;  /* all live downstream connections (doubly linked) */
@@ -151,6 +154,8 @@ void gw_worker_wake(struct gw_worker *w);
 /* Connection entry points (proxy.c). */
 void gw_conn_accept(struct gw_worker *w, int fd, const struct sockaddr *sa, socklen_t salen);
 void gw_conn_commit_done(struct gw_worker *w); /* drain the done mailbox */
+/* db_log batch_done hook (log writer thread): hand staged commits to workers. */
+void gw_log_batch_done(void *srv);
 void gw_conn_reap(struct gw_worker *w);
 void gw_worker_drain(struct gw_worker *w); /* close idle connections, stop keep-alive */
 void gw_upstream_reap(struct gw_worker *w);

@@ -206,11 +206,49 @@ void gw_conn_mailbox_done(void *arg, int ok)
     }
 }
 
+/* Log writer thread, strict mode: the row for c committed (or failed). Only
+ * staged here; gw_log_batch_done hands a whole batch to each worker with one
+ * lock and at most one wake-up. (Woken per row, a worker busy draining its
+ * mailbox on the other core saw it empty again after every row: one eventfd
+ * write and one extra loop pass per row.) */
+static void conn_commit_staged(void *arg, int ok)
+{
+    struct gw_conn *c = arg;
+    c->commit_ok = ok;
+    c->done_next = c->w->staged;
+    c->w->staged = c;
+}
+
+void gw_log_batch_done(void *arg)
+{
+    struct gw_server *srv = arg;
+    for (int i = 0; i < srv->n_workers; i++) {
+        struct gw_worker *w = &srv->workers[i];
+        struct gw_conn *list = w->staged;
+        if (list == NULL) {
+            continue;
+        }
+        w->staged = NULL;
+        struct gw_conn *tail = list;
+        while (tail->done_next != NULL) {
+            tail = tail->done_next;
+        }
+        pthread_mutex_lock(&w->mu);
+        int was_empty = w->done_head == NULL;
+        tail->done_next = w->done_head;
+        w->done_head = list;
+        pthread_mutex_unlock(&w->mu);
+        if (was_empty) {
+            event_active(w->notify_ev, EV_READ, 0);
+        }
+    }
+}
+
 /* Queue the decision row for the current request, then release `held`
  * (async) or wait for the commit (strict). */
 static void decide_and_release(struct gw_conn *c, struct db_decision *d, enum conn_state next)
 {
-    db_commit_cb commit_cb = gw_conn_mailbox_done;
+    db_commit_cb commit_cb = conn_commit_staged;
     struct gw_server *srv = c->w->srv;
     int strict = srv->log != NULL && c->st->cfg->log_mode == GW_LOG_STRICT;
     c->logged = 1;
@@ -1054,8 +1092,12 @@ static void up_update_events(struct gw_upconn *u)
         wr = u->hs_want == GW_WANT_WRITE;
     } else if (u->ready && u->owner != NULL) {
         struct gw_conn *c = u->owner;
+        /* While the row commits (CS_LOGWAIT) body bytes are only buffered,
+         * up to the mark: keeping read interest saves two epoll_ctl per
+         * strict request. At EOF it must go (level-triggered: it would
+         * fire until the response moves on). */
         rd = evbuffer_get_length(u->in) < GW_HIGH_WATER &&
-             evbuffer_get_length(c->out) < GW_HIGH_WATER && c->state != CS_LOGWAIT;
+             evbuffer_get_length(c->out) < GW_HIGH_WATER && !(c->state == CS_LOGWAIT && u->eof);
         wr = evbuffer_get_length(u->out) > 0;
     }
     if (u->read_wants_write) {
@@ -1918,14 +1960,20 @@ void gw_conn_commit_done(struct gw_worker *w)
             evbuffer_add_buffer(c->out, c->held);
             conn_set_state(c, c->prelog_state == CS_RESPOND ? CS_RESPOND : CS_STREAM);
         }
-        if (conn_flush(c) != 0) {
-            conn_close(c, "client write failed");
-            continue;
-        }
-        if (c->state == CS_STREAM) {
+        if (c->state == CS_STREAM && c->up != NULL) {
+            /* Adds the body bytes already buffered, then flushes: head and
+             * body leave in one write, as in async mode. */
             pump_response(c);
         } else {
-            conn_process(c);
+            if (conn_flush(c) != 0) {
+                conn_close(c, "client write failed");
+                continue;
+            }
+            if (c->state == CS_STREAM) {
+                pump_response(c);
+            } else {
+                conn_process(c);
+            }
         }
         if (c->state != CS_CLOSED) {
             conn_update_events(c);

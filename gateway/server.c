@@ -536,6 +536,8 @@ int gw_serve(const char *config_path)
         .queue_size = cfg->log_queue_size,
         .async_window_ms = cfg->log_async_window_ms,
         .no_fsync = cfg->log_sync_normal,
+        .batch_done = gw_log_batch_done,
+        .batch_arg = srv,
     };
     const char *noop = getenv("GATEHOUSE_BENCH_NOOP_LOG");
     if (noop != NULL && strcmp(noop, "1") == 0) {

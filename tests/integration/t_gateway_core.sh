@@ -122,6 +122,26 @@ check_eq "upstream down -> 502" 502 "$out"
 out=$(ccurl alice "$URL/slow?ms=5000" -o /dev/null -w '%{http_code}')
 check_eq "upstream read timeout -> 504" 504 "$out"
 
+# --- upstream closes at once: while the row commits (strict) the gateway ---
+# keeps reading the upstream; an EOF then must neither be lost (a
+# close-delimited body ends there) nor leave a busy loop on the socket.
+ok=0
+for i in $(seq 1 20); do
+    out=$(ccurl alice "$URL/eofbody" -w ' %{http_code}')
+    [ "$out" = "body ends at close
+ 200" ] && ok=$((ok + 1))
+    out=$(ccurl alice "$URL/close" -w ' %{http_code}')
+    [ "$out" = "closing
+ 200" ] && ok=$((ok + 1))
+done
+check_eq "close-delimited and Connection: close upstream bodies arrive whole" 40 "$ok"
+gwp=$(bg_pid gw)
+t0=$(awk '{print $14 + $15}' "/proc/$gwp/stat")
+sleep 1
+t1=$(awk '{print $14 + $15}' "/proc/$gwp/stat")
+echo "gateway CPU in 1 s idle after upstream EOFs: $((t1 - t0)) ticks"
+check "no busy loop after upstream EOFs (< 30 ticks of CPU in 1 s idle)" test $((t1 - t0)) -lt 30
+
 # --- headers: X-Forwarded-* replaced, hop-by-hop and identity spoofing removed
 echo_json=$(ccurl alice -H "X-Forwarded-For: 6.6.6.6" -H "X-Gatehouse-User: mallory" \
     -H "Connection: keep-alive, X-Secret" -H "X-Secret: s" -H "Keep-Alive: 5" "$URL/echo")

@@ -1225,6 +1225,12 @@ static int handle(struct conn *c)
         (void)respond(c, 200, "text/plain", "closing\n", 8, 1, NULL);
         return -1;
     }
+    if (path_is(r, "/eofbody")) {
+        /* No length: the body ends where the connection does (RFC 9112 6.3). */
+        static const char b[] = "body ends at close\n";
+        (void)send_head(c, 200, "text/plain", -2, 1, NULL, b, sizeof(b) - 1);
+        return -1;
+    }
     {
         char out[128];
         int n = snprintf(out, sizeof(out), "hello from %s\n", g_name);
