@@ -122,6 +122,15 @@ struct db_log_stats {
  * decision_log_unavailable and kept queued, so it is still written. */
 void db_log_stats(struct db_log *l, struct db_log_stats *out);
 
+/* db_log_append that leaves waking the writer to the caller: *wake is set
+ * to 1 when the writer may be waiting for this row, and the caller must then
+ * call db_log_wake(l) soon -- the gateway does it once at the end of an
+ * event-loop pass, so the rows of one pass reach the writer together
+ * (bigger strict batches, one wake-up instead of one per first row). */
+int db_log_append_nowake(struct db_log *l, const struct db_decision *d, db_commit_cb cb, void *arg,
+                         int *wake, struct gh_err *err) GH_WUR;
+void db_log_wake(struct db_log *l);
+
 /* Test hook: make the writer apply PRAGMA max_page_count = pages before its
  * next transaction (a small value simulates a full disk; SQLite never shrinks
  * it below the current size). Returns 0, or -1 for a NULL/NOOP log. */

@@ -772,8 +772,8 @@ static void terminate_fields(struct db_decision *d)
 #undef TERM
 }
 
-int db_log_append(struct db_log *l, const struct db_decision *d, db_commit_cb cb, void *arg,
-                  struct gh_err *err)
+static int append(struct db_log *l, const struct db_decision *d, db_commit_cb cb, void *arg,
+                  int *wake, struct gh_err *err)
 {
     if (l == NULL || d == NULL) {
         return gh_err_set(err, GH_R_LOG_UNAVAILABLE, "decision log not open");
@@ -803,10 +803,37 @@ int db_log_append(struct db_log *l, const struct db_decision *d, db_commit_cb cb
     l->count++;
     l->st.queued++;
     if (l->count == 1 || l->count == l->max_batch) {
-        pthread_cond_signal(&l->cv);
+        if (wake != NULL) {
+            *wake = 1;
+        } else {
+            pthread_cond_signal(&l->cv);
+        }
     }
     pthread_mutex_unlock(&l->mu);
     return 0;
+}
+
+int db_log_append(struct db_log *l, const struct db_decision *d, db_commit_cb cb, void *arg,
+                  struct gh_err *err)
+{
+    return append(l, d, cb, arg, NULL, err);
+}
+
+int db_log_append_nowake(struct db_log *l, const struct db_decision *d, db_commit_cb cb, void *arg,
+                         int *wake, struct gh_err *err)
+{
+    *wake = 0;
+    return append(l, d, cb, arg, wake, err);
+}
+
+void db_log_wake(struct db_log *l)
+{
+    if (l == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&l->mu);
+    pthread_cond_signal(&l->cv);
+    pthread_mutex_unlock(&l->mu);
 }
 
 void db_log_stats(struct db_log *l, struct db_log_stats *out)

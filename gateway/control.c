@@ -669,7 +669,7 @@ void gw_ctl_log_admin(struct gw_server *srv, const struct gw_actor *who, const c
     d.reason = reason;
     d.status = status;
     snprintf(d.detail, sizeof(d.detail), "%.*s", (int)sizeof(d.detail) - 1, detail ? detail : "");
-    (void)gw_log_decision(srv, &d, NULL, NULL);
+    (void)gw_log_decision(srv, NULL, &d, NULL, NULL);
 }
 
 /* ---- back-channel logout ------------------------------------------------- */

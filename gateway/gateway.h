@@ -85,6 +85,8 @@ struct gw_worker {
     /* Rows committed in the batch the log writer is finishing: touched only
      * by the writer thread, moved to done_head once per batch. */
     struct gw_conn *staged;
+    struct event *log_wake_ev; /* wakes the log writer at the end of a loop pass */
+    int log_wake;
 
     struct gw_state *state; /* this worker's reference to the current snapshot */
     struct gw_conn *conns;  /* all live downstream connections (doubly linked) */
@@ -162,6 +164,9 @@ void gw_upstream_reap(struct gw_worker *w);
 void gw_upstream_pool_flush(struct gw_worker *w);
 
 /* Decision logging helper: queue a row; logs loudly on refusal. */
-int gw_log_decision(struct gw_server *srv, struct db_decision *d, db_commit_cb cb, void *arg);
+/* Queue a decision row. w: the calling worker (its writer wake-up is
+ * deferred to the end of the loop pass), or NULL off the worker threads. */
+int gw_log_decision(struct gw_server *srv, struct gw_worker *w, struct db_decision *d,
+                    db_commit_cb cb, void *arg);
 
 #endif

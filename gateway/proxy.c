@@ -158,7 +158,8 @@ static void row_request(struct gw_conn *c, struct db_decision *d)
     d->latency_us = gh_mono_us() - c->req_start_mono;
 }
 
-int gw_log_decision(struct gw_server *srv, struct db_decision *d, db_commit_cb cb, void *arg)
+int gw_log_decision(struct gw_server *srv, struct gw_worker *w, struct db_decision *d,
+                    db_commit_cb cb, void *arg)
 {
     if (d->reason >= 0 && d->reason < GH_R__COUNT) {
         atomic_fetch_add(&srv->ctr.decisions_by_reason[d->reason], 1);
@@ -179,7 +180,16 @@ int gw_log_decision(struct gw_server *srv, struct db_decision *d, db_commit_cb c
         return 0;
     }
     struct gh_err err;
-    if (db_log_append(srv->log, d, cb, arg, &err) != 0) {
+    int wake = 0;
+    int rc = w != NULL ? db_log_append_nowake(srv->log, d, cb, arg, &wake, &err)
+                       : db_log_append(srv->log, d, cb, arg, &err);
+    if (wake && !w->log_wake) {
+        /* Runs after the I/O callbacks already active in this loop pass:
+         * the rows of the whole pass reach the writer as one batch. */
+        w->log_wake = 1;
+        event_active(w->log_wake_ev, EV_READ, 0);
+    }
+    if (rc != 0) {
         GH_ERROR("decision row refused (%s): %s; conn=%llu reason=%s", gh_reason_name(err.reason),
                  err.msg, (unsigned long long)d->conn_id, gh_reason_name(d->reason));
         return -1;
@@ -254,7 +264,7 @@ static void decide_and_release(struct gw_conn *c, struct db_decision *d, enum co
     c->logged = 1;
     if (strict) {
         c->log_pending++;
-        if (gw_log_decision(srv, d, commit_cb, c) != 0) {
+        if (gw_log_decision(srv, c->w, d, commit_cb, c) != 0) {
             c->log_pending--;
             /* Fail closed: nothing is released without its row. */
             evbuffer_drain(c->held, evbuffer_get_length(c->held));
@@ -278,7 +288,7 @@ static void decide_and_release(struct gw_conn *c, struct db_decision *d, enum co
         conn_update_events(c);
         return;
     }
-    (void)gw_log_decision(srv, d, NULL, NULL);
+    (void)gw_log_decision(srv, c->w, d, NULL, NULL);
     conn_set_state(c, next);
     evbuffer_add_buffer(c->out, c->held);
 }
@@ -455,7 +465,7 @@ static void handshake_refused(struct gw_conn *c, enum gh_reason r)
         }
     }
     d.latency_us = gh_mono_us() - c->accepted_mono;
-    (void)gw_log_decision(srv, &d, NULL, NULL);
+    (void)gw_log_decision(srv, c->w, &d, NULL, NULL);
     GH_INFO("handshake refused conn=%llu peer=%s:%d reason=%s", (unsigned long long)c->id,
             c->peer_ip, c->peer_port, gh_reason_name(r));
     conn_close(c, gh_reason_name(r));
@@ -1860,7 +1870,7 @@ void gw_conn_revoke_close(struct gw_conn *c, enum gh_reason reason)
         d.status = 0;
         snprintf(d.detail, sizeof(d.detail), "connection closed by revocation");
         c->logged = 1;
-        (void)gw_log_decision(c->w->srv, &d, NULL, NULL);
+        (void)gw_log_decision(c->w->srv, c->w, &d, NULL, NULL);
     }
     GH_INFO("conn=%llu closed by revocation (%s)", (unsigned long long)c->id,
             gh_reason_name(reason));

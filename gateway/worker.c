@@ -95,12 +95,25 @@ static void *worker_main(void *arg)
         gw_conn_close_reason(w->conns, "shutdown");
     }
     gw_upstream_pool_flush(w);
+    /* Rows queued in the last pass (or by the closes above) whose wake-up
+     * event will not run any more. */
+    w->log_wake = 0;
+    db_log_wake(w->srv->log);
     gw_conn_commit_done(w);
     gw_conn_reap(w);
     while (w->n_head_pool > 0) {
         free(w->head_pool[--w->n_head_pool]);
     }
     return NULL;
+}
+
+static void log_wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_worker *w = arg;
+    (void)fd;
+    (void)what;
+    w->log_wake = 0;
+    db_log_wake(w->srv->log);
 }
 
 void gw_worker_wake(struct gw_worker *w)
@@ -137,6 +150,7 @@ int gw_worker_start(struct gw_worker *w, struct gw_server *srv, int id, int list
     w->notify_ev = event_new(w->base, -1, 0, notify_cb, w);
     w->reap_ev = event_new(w->base, -1, 0, reap_cb, w);
     w->tick_ev = event_new(w->base, -1, EV_PERSIST, tick_cb, w);
+    w->log_wake_ev = event_new(w->base, -1, 0, log_wake_cb, w);
     w->token_cache = az_token_cache_new(4096);
     pthread_mutex_lock(&srv->rev_mu);
     if (srv->revset != NULL) {
@@ -145,7 +159,7 @@ int gw_worker_start(struct gw_worker *w, struct gw_server *srv, int id, int list
     }
     pthread_mutex_unlock(&srv->rev_mu);
     if (w->accept_ev == NULL || w->notify_ev == NULL || w->reap_ev == NULL ||
-        w->tick_ev == NULL || w->token_cache == NULL) {
+        w->tick_ev == NULL || w->log_wake_ev == NULL || w->token_cache == NULL) {
         return gh_err_set(err, GH_R_INTERNAL, "worker %d: out of memory", id);
     }
     struct timeval one = {1, 0};

@@ -588,6 +588,51 @@ static void checkpointer_runs_per_wal_growth_not_per_commit(void **state)
     (void)state;
 }
 
+/* The gateway queues a loop pass's rows without waking the writer and wakes
+ * it once at the end of the pass: the rows form one transaction. */
+static void nowake_rows_wait_for_one_wake_and_share_a_commit(void **state)
+{
+    struct gh_err err = {0};
+    struct db_log_opts o = {.path = dbp, .mode = DB_STRICT, .no_fsync = 1};
+    struct db_log *l = db_log_open(&o, &err);
+    assert_non_null(l);
+    /* One ordinary row first, so the writer is past its start-up and waits. */
+    struct db_decision d0;
+    make_row(&d0, 0);
+    assert_int_equal(db_log_append(l, &d0, NULL, NULL, &err), 0);
+    struct db_log_stats st;
+    for (int i = 0; i < 1000; i++) {
+        db_log_stats(l, &st);
+        if (st.committed == 1) {
+            break;
+        }
+        usleep(5000);
+    }
+    assert_int_equal(st.committed, 1);
+    int wakes[3];
+    for (int i = 0; i < 3; i++) {
+        struct db_decision d;
+        make_row(&d, i + 1);
+        assert_int_equal(db_log_append_nowake(l, &d, NULL, NULL, &wakes[i], &err), 0);
+    }
+    assert_int_equal(wakes[0], 1); /* the writer may be waiting for the first row */
+    assert_int_equal(wakes[1], 0);
+    assert_int_equal(wakes[2], 0);
+    usleep(100000);
+    db_log_stats(l, &st);
+    assert_int_equal(st.committed, 1); /* nobody woke the writer */
+    db_log_wake(l);
+    for (int i = 0; i < 1000 && st.committed < 4; i++) {
+        usleep(5000);
+        db_log_stats(l, &st);
+    }
+    assert_int_equal(st.committed, 4);
+    assert_int_equal(st.batches, 2);
+    db_log_close(l);
+    assert_int_equal(sql_int(dbp, "SELECT count(*) FROM decisions"), 4);
+    (void)state;
+}
+
 static void update_is_refused_by_trigger(void **state)
 {
     struct gh_err err = {0};
@@ -618,6 +663,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(bad_options, setup, teardown),
         cmocka_unit_test_setup_teardown(reader_does_not_block_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(checkpoints_every_n, setup, teardown),
+        cmocka_unit_test_setup_teardown(nowake_rows_wait_for_one_wake_and_share_a_commit, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(checkpointer_runs_per_wal_growth_not_per_commit, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(multi_row_batches_chain_like_single_rows, setup,
