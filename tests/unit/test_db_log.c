@@ -230,6 +230,19 @@ static int committed_1(void *arg)
     return st.committed >= 1;
 }
 
+/* Poll the stats until n rows are committed or timeout_ms pass; the last
+ * snapshot is left in *st. */
+static void wait_committed(struct db_log *l, uint64_t n, int timeout_ms, struct db_log_stats *st)
+{
+    for (int waited = 0;; waited += 5) {
+        db_log_stats(l, st);
+        if (st->committed >= n || waited >= timeout_ms) {
+            return;
+        }
+        usleep(5000);
+    }
+}
+
 static void async_window(void **state)
 {
     struct gh_err err = {0};
@@ -570,13 +583,7 @@ static void checkpointer_runs_per_wal_growth_not_per_commit(void **state)
         }
     }
     struct db_log_stats st;
-    for (int i = 0; i < 3000; i++) { /* at most 30 s */
-        db_log_stats(l, &st);
-        if (st.committed == 2000) {
-            break;
-        }
-        usleep(10000);
-    }
+    wait_committed(l, 2000, 30000, &st);
     assert_int_equal(st.committed, 2000);
     print_message("%llu commits, %llu checkpointer passes\n", (unsigned long long)st.batches,
                   (unsigned long long)st.wal_checkpoints);
@@ -601,13 +608,7 @@ static void nowake_rows_wait_for_one_wake_and_share_a_commit(void **state)
     make_row(&d0, 0);
     assert_int_equal(db_log_append(l, &d0, NULL, NULL, &err), 0);
     struct db_log_stats st;
-    for (int i = 0; i < 1000; i++) {
-        db_log_stats(l, &st);
-        if (st.committed == 1) {
-            break;
-        }
-        usleep(5000);
-    }
+    wait_committed(l, 1, 5000, &st);
     assert_int_equal(st.committed, 1);
     int wakes[3];
     for (int i = 0; i < 3; i++) {
@@ -622,10 +623,7 @@ static void nowake_rows_wait_for_one_wake_and_share_a_commit(void **state)
     db_log_stats(l, &st);
     assert_int_equal(st.committed, 1); /* nobody woke the writer */
     db_log_wake(l);
-    for (int i = 0; i < 1000 && st.committed < 4; i++) {
-        usleep(5000);
-        db_log_stats(l, &st);
-    }
+    wait_committed(l, 4, 5000, &st);
     assert_int_equal(st.committed, 4);
     assert_int_equal(st.batches, 2);
     db_log_close(l);
