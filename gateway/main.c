@@ -6,8 +6,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <event2/event.h>
+
 #include "authz/policy_cli.h"
 #include "db/cli.h"
+#include "gateway/base/pool.h"
 #include "gateway/demo.h"
 #include "gateway/server.h"
 
@@ -40,6 +43,9 @@ static const char *config_arg(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    /* First, before any libevent call: evbuffer chains come from the
+     * per-thread pools (gateway/base/pool.h). */
+    event_set_mem_functions(gh_pool_alloc, gh_pool_realloc, gh_pool_free);
     if (argc < 2) {
         return usage();
     }

@@ -390,7 +390,10 @@ int gw_transport_fill(struct gw_transport *t, struct evbuffer *in, size_t limit,
             return 0;
         }
         struct evbuffer_iovec v;
-        if (evbuffer_reserve_space(in, 16384, &v, 1) < 1) {
+        /* 16 KiB less the chain's own header: libevent rounds a chain up
+         * to a power of two, so asking for a full 16 KiB took a 32 KiB chain
+         * per read buffer. A full-size TLS record is read in two calls. */
+        if (evbuffer_reserve_space(in, 16384 - 256, &v, 1) < 1) {
             return -1;
         }
         int want;
