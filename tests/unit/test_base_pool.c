@@ -24,28 +24,17 @@
 
 #include "gateway/base/pool.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define POOLING 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define POOLING 0
-#endif
-#endif
-#ifndef POOLING
-#define POOLING 1
-#endif
-
 static void same_class_block_is_reused(void **state)
 {
     struct gh_pool_stats a, b;
-    void *p = gh_pool_alloc(100);
+    void *p = gh_pool_alloc(600);
     assert_non_null(p);
     gh_pool_free(p);
     gh_pool_thread_stats(&a);
-    void *q = gh_pool_alloc(120); /* same class (256-byte blocks) */
+    void *q = gh_pool_alloc(700); /* same class (1 KiB blocks) */
     gh_pool_thread_stats(&b);
-    assert_int_equal(gh_pool_size(q), 120);
-    if (POOLING) {
+    assert_int_equal(gh_pool_size(q), 700);
+    if (GH_POOL_CACHES) {
         assert_ptr_equal(p, q);
         assert_int_equal(b.hits, a.hits + 1);
         assert_int_equal(b.misses, a.misses);
@@ -60,24 +49,31 @@ static void same_class_block_is_reused(void **state)
 
 static void realloc_keeps_content_within_and_across_classes(void **state)
 {
-    unsigned char *p = gh_pool_alloc(10);
+    unsigned char *p = gh_pool_alloc(600);
     assert_non_null(p);
-    for (int i = 0; i < 10; i++) {
-        p[i] = (unsigned char)(i + 1);
+    for (int i = 0; i < 600; i++) {
+        p[i] = (unsigned char)i;
     }
-    unsigned char *q = gh_pool_realloc(p, 200); /* still fits its block */
+    unsigned char *q = gh_pool_realloc(p, 900); /* still fits its 1 KiB block */
     assert_ptr_equal(p, q);
-    assert_int_equal(gh_pool_size(q), 200);
-    memset(q + 10, 0x5a, 190);
-    unsigned char *r = gh_pool_realloc(q, 5000); /* next classes up */
+    assert_int_equal(gh_pool_size(q), 900);
+    memset(q + 600, 0x5a, 300);
+    unsigned char *r = gh_pool_realloc(q, 5000); /* two classes up */
     assert_non_null(r);
     assert_int_equal(gh_pool_size(r), 5000);
-    for (int i = 0; i < 10; i++) {
-        assert_int_equal(r[i], i + 1);
+    for (int i = 0; i < 600; i++) {
+        assert_int_equal(r[i], (unsigned char)i);
     }
-    for (int i = 10; i < 200; i++) {
+    for (int i = 600; i < 900; i++) {
         assert_int_equal(r[i], 0x5a);
     }
+    unsigned char *t = gh_pool_alloc(10); /* below the classes: not pooled */
+    t[0] = 7;
+    t = gh_pool_realloc(t, 20);
+    assert_non_null(t);
+    assert_int_equal(t[0], 7);
+    assert_int_equal(gh_pool_size(t), 20);
+    gh_pool_free(t);
     void *s = gh_pool_realloc(NULL, 33); /* NULL: plain allocation */
     assert_int_equal(gh_pool_size(s), 33);
     gh_pool_free(s);
@@ -86,7 +82,9 @@ static void realloc_keeps_content_within_and_across_classes(void **state)
     (void)state;
 }
 
-static void large_blocks_go_to_malloc(void **state)
+/* Blocks above the largest class, and below the smallest (the long-lived
+ * per-connection objects), go to malloc and back. */
+static void large_and_small_blocks_go_to_malloc(void **state)
 {
     struct gh_pool_stats a, b;
     gh_pool_thread_stats(&a);
@@ -95,20 +93,24 @@ static void large_blocks_go_to_malloc(void **state)
     memset(p, 1, 100000);
     assert_int_equal(gh_pool_size(p), 100000);
     gh_pool_free(p);
+    char *s = gh_pool_alloc(100);
+    assert_non_null(s);
+    memset(s, 2, 100);
+    gh_pool_free(s);
     gh_pool_thread_stats(&b);
-    assert_int_equal(b.misses, a.misses + 1);
-    assert_int_equal(b.freed, a.freed + 1); /* never kept */
+    assert_int_equal(b.misses, a.misses + 2);
+    assert_int_equal(b.freed, a.freed + 2); /* never kept */
     (void)state;
 }
 
-/* 300 small blocks freed: a thread keeps at most 256 of that class, the
- * rest goes back to malloc; allocating 300 again reuses exactly the kept. */
+/* 100 blocks of the 4 KiB class freed: a thread keeps at most 64, the rest
+ * goes back to malloc; allocating 100 again reuses exactly the kept. */
 static void lists_are_bounded(void **state)
 {
-    enum { N = 300, CAP = 256 };
+    enum { N = 100, CAP = 64 };
     void *v[N];
     for (int i = 0; i < N; i++) {
-        v[i] = gh_pool_alloc(64);
+        v[i] = gh_pool_alloc(2000);
         assert_non_null(v[i]);
     }
     struct gh_pool_stats a, b, c;
@@ -118,11 +120,11 @@ static void lists_are_bounded(void **state)
     }
     gh_pool_thread_stats(&b);
     for (int i = 0; i < N; i++) {
-        v[i] = gh_pool_alloc(64);
+        v[i] = gh_pool_alloc(2000);
     }
     gh_pool_thread_stats(&c);
-    if (POOLING) {
-        /* earlier tests may have left a few 256-byte blocks on the list */
+    if (GH_POOL_CACHES) {
+        /* earlier tests may have left a few 4 KiB blocks on the list */
         assert_true(b.freed - a.freed >= N - CAP);
         assert_true(b.freed - a.freed <= N);
         assert_int_equal(c.hits - b.hits, CAP);
@@ -162,9 +164,10 @@ static void blocks_freed_on_another_thread(void **state)
     assert_int_equal(pthread_join(t, &ret), 0);
     /* The new thread starts with empty lists and keeps what its caps allow:
      * sizes 17500..31500 are 29 blocks of the 33 KiB class, which keeps 8;
-     * every other class stays under its cap. */
-    if (POOLING) {
-        assert_int_equal((uintptr_t)ret, 21);
+     * the 0-byte block is below the classes; the other classes stay under
+     * their caps. 21 + 1 go back to malloc. */
+    if (GH_POOL_CACHES) {
+        assert_int_equal((uintptr_t)ret, 22);
     } else {
         assert_int_equal((uintptr_t)ret, 64);
     }
@@ -173,7 +176,7 @@ static void blocks_freed_on_another_thread(void **state)
 
 static void double_free_aborts(void **state)
 {
-    if (!POOLING) {
+    if (!GH_POOL_CACHES) {
         print_message("AddressSanitizer build: ASan itself reports double frees\n");
         return;
     }
@@ -197,7 +200,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(same_class_block_is_reused),
         cmocka_unit_test(realloc_keeps_content_within_and_across_classes),
-        cmocka_unit_test(large_blocks_go_to_malloc),
+        cmocka_unit_test(large_and_small_blocks_go_to_malloc),
         cmocka_unit_test(lists_are_bounded),
         cmocka_unit_test(blocks_freed_on_another_thread),
         cmocka_unit_test(double_free_aborts),
