@@ -2,8 +2,9 @@
  * pool.c: per-thread size-class pools (see pool.h for why).
  *
  * A block is [header 16 B][user bytes]. The header keeps the requested size
- * (BoringSSL's get_size hook, realloc) and the class, or CLS_NONE for a
- * block above the largest class, which goes to malloc and back. A free
+ * (gh_pool_size, realloc) and the class, or CLS_NONE for a block that is
+ * not pooled (512 bytes or less, or above the largest class), which goes to
+ * malloc and back. A free
  * block on a list keeps its link in its first user bytes. Lists belong to
  * the thread that freed the block (a block may be allocated on one thread
  * and freed on another; it then serves the second). A thread's lists are
@@ -33,10 +34,10 @@ _Static_assert(sizeof(struct hdr) == HDR, "header size");
 
 /* Total block sizes (header included) and how many free blocks of each a
  * thread keeps: at most ~1.1 MiB per thread, only if it ever used them.
- * Nothing below 1 KiB is pooled: those are the long-lived objects (events,
- * evbuffer structs) of every connection, and rounding them up to a class
- * cost ~1 KiB per idle connection (20.4 vs 19.4 KiB at 10,000 held);
- * libevent's chains, the per-request blocks, are 1 KiB and up. */
+ * Nothing of MIN_POOLED bytes or less is pooled: those are the long-lived
+ * objects (events, evbuffer structs) of every connection, and rounding them
+ * up to a class cost ~1 KiB per idle connection (20.4 vs 19.4 KiB at 10,000
+ * held); libevent's chains, the per-request blocks, are 1 KiB and up. */
 static const size_t cls_total[NCLS] = {1024, 4096, 16384 + 1024, 32768 + 1024};
 static const int cls_cap[NCLS] = {128, 64, 32, 8};
 #define MIN_POOLED 512 /* blocks up to this size (header included) are not pooled */
@@ -62,6 +63,9 @@ static void tc_drain(void *arg)
         }
         t->n[c] = 0;
     }
+    /* A later destructor may still free blocks: they re-register, and
+     * pthread runs this again. */
+    t->registered = 0;
 }
 
 static void tc_make_key(void)
