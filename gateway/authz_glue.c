@@ -65,9 +65,15 @@ struct gw_authz_conn {
     char session_id[33];
     int binding;               /* 1 verified, 0 not required */
     char policy_version[65];
-    /* assertion cache: re-sign only when token, route or expiry change */
-    char assertion[2048];
-    uint8_t assert_tok[32]; /* SHA-256 of the token the assertion was made for */
+    /* Identity header cache: the X-Gatehouse-* lines (assertion included)
+     * rendered once and reused while token, route, session and the
+     * assertion's freshness stay the same; re-signed and re-rendered
+     * otherwise. Heap-held, sized to fit, so an idle connection keeps only
+     * what it used. */
+    char *hdrs;
+    size_t hdrs_len, hdrs_cap;
+    char hdrs_sid[33];
+    uint8_t assert_tok[32]; /* SHA-256 of the token the block was made for */
     int assert_has_tok;
     int assert_route;
     int64_t assert_exp;
@@ -345,6 +351,7 @@ void gw_authz_conn_cleanup(struct gw_conn *c)
     if (c->w->srv->sessions != NULL && c->az->conn_session[0] != '\0') {
         gw_sessions_conn(c->w->srv->sessions, c->az->conn_session, -1);
     }
+    free(c->az->hdrs);
     free(c->az);
     c->az = NULL;
 }
@@ -594,84 +601,136 @@ int gw_authz_strips(struct gw_conn *c, const char *name, size_t len)
            strncasecmp(name, "authorization", 13) == 0;
 }
 
-/* Header line with control characters dropped (claims are verified, but a
- * value must never split a header). Copies runs, not bytes. */
-static void add_safe(struct evbuffer *b, const char *name, const char *v)
+/* Bounded copy that always terminates (snprintf("%s") was a visible share
+ * of a request's CPU here). */
+static void copy_cstr(char *dst, size_t cap, const char *src)
 {
-    char line[4096];
+    size_t n = strnlen(src, cap - 1);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+/* Appends "Name: value\r\n" to line[*o..cap) with control characters
+ * dropped (claims are verified, but a value must never split a header).
+ * Returns -1, leaving *o unchanged, if it does not fit. */
+static int hdr_line(char *line, size_t cap, size_t *o, const char *name, const char *v)
+{
     size_t nl = strlen(name);
-    size_t o = 0;
-    if (nl + 4 >= sizeof(line)) {
-        return;
+    size_t vl = strlen(v);
+    size_t at = *o;
+    if (nl + vl + 4 > cap - at) {
+        return -1;
     }
-    memcpy(line, name, nl);
-    o = nl;
-    line[o++] = ':';
-    line[o++] = ' ';
-    for (const char *p = v; *p && o < sizeof(line) - 2; p++) {
-        unsigned char ch = (unsigned char)*p;
+    memcpy(line + at, name, nl);
+    at += nl;
+    line[at++] = ':';
+    line[at++] = ' ';
+    for (size_t i = 0; i < vl; i++) {
+        unsigned char ch = (unsigned char)v[i];
         if (ch >= 0x20 && ch != 0x7f) {
-            line[o++] = (char)ch;
+            line[at++] = (char)ch;
         }
     }
-    line[o++] = '\r';
-    line[o++] = '\n';
-    evbuffer_add(b, line, o);
+    line[at++] = '\r';
+    line[at++] = '\n';
+    *o = at;
+    return 0;
+}
+
+/* Renders the identity block into buf. Returns its length, or 0 if it did
+ * not fit. With the field sizes bounded (subject, sub and email 256 bytes,
+ * groups 1 KiB, assertion 4 KiB) the 8 KiB buffer always holds it; were it
+ * ever exceeded, no identity at all is sent rather than a cut one. */
+static size_t render_identity(struct gw_conn *c, const char *assertion, char *buf, size_t cap)
+{
+    struct gw_authz_conn *az = c->az;
+    const struct az_token *t = az ? az->tok : NULL;
+    size_t o = 0;
+    int bad = hdr_line(buf, cap, &o, "X-Gatehouse-Cert-Thumbprint", c->cert.thumbprint_b64u);
+    bad |= hdr_line(buf, cap, &o, "X-Gatehouse-Cert-Subject", c->cert.subject);
+    if (t != NULL) {
+        bad |= hdr_line(buf, cap, &o, "X-Gatehouse-User", t->sub);
+        if (t->email[0]) {
+            bad |= hdr_line(buf, cap, &o, "X-Gatehouse-Email", t->email);
+        }
+        char groups[1024];
+        size_t off = 0;
+        groups[0] = '\0';
+        for (int i = 0; i < t->n_groups; i++) {
+            size_t gl = strlen(t->groups[i]);
+            if (off + (i ? 1 : 0) + gl >= sizeof(groups)) {
+                break; /* the list is cut at 1 KiB, at a group boundary */
+            }
+            if (i) {
+                groups[off++] = ',';
+            }
+            memcpy(groups + off, t->groups[i], gl);
+            off += gl;
+            groups[off] = '\0';
+        }
+        bad |= hdr_line(buf, cap, &o, "X-Gatehouse-Groups", groups);
+        bad |= hdr_line(buf, cap, &o, "X-Gatehouse-Session", az->session_id);
+    }
+    if (assertion != NULL) {
+        bad |= hdr_line(buf, cap, &o, "X-Gatehouse-Assertion", assertion);
+    }
+    return bad ? 0 : o;
 }
 
 void gw_authz_add_headers(struct gw_conn *c, struct evbuffer *b)
 {
     struct gw_authz_conn *az = c->az;
-    const struct az_token *t = az ? az->tok : NULL;
-    add_safe(b, "X-Gatehouse-Cert-Thumbprint", c->cert.thumbprint_b64u);
-    add_safe(b, "X-Gatehouse-Cert-Subject", c->cert.subject);
-    if (t != NULL) {
-        add_safe(b, "X-Gatehouse-User", t->sub);
-        if (t->email[0]) {
-            add_safe(b, "X-Gatehouse-Email", t->email);
-        }
-        char groups[1024];
-        size_t off = 0;
-        groups[0] = '\0';
-        for (int i = 0; i < t->n_groups && off < sizeof(groups) - 2; i++) {
-            int k = snprintf(groups + off, sizeof(groups) - off, "%s%s", i ? "," : "",
-                             t->groups[i]);
-            if (k < 0) {
-                break;
-            }
-            off += (size_t)k;
-        }
-        if (off >= sizeof(groups)) {
-            groups[sizeof(groups) - 1] = '\0';
-        }
-        add_safe(b, "X-Gatehouse-Groups", groups);
-        add_safe(b, "X-Gatehouse-Session", az->session_id);
-    }
-    struct gw_authz *a = c->w->srv->authz;
-    if (a == NULL || a->signer == NULL || az == NULL) {
+    char buf[8192];
+    if (az == NULL) {
+        size_t n = render_identity(c, NULL, buf, sizeof(buf));
+        evbuffer_add(b, buf, n);
         return;
     }
+    const struct az_token *t = az->tok;
+    struct gw_authz *a = c->w->srv->authz;
+    const struct az_signer *signer = a != NULL ? a->signer : NULL;
     int64_t now = gh_now_us() / 1000000;
     int ttl = c->st->cfg->assertion_ttl_s > 0 ? c->st->cfg->assertion_ttl_s : 60;
     int same_tok = t != NULL ? (az->assert_has_tok && memcmp(az->assert_tok, t->token_sha256, 32) == 0)
                              : !az->assert_has_tok;
-    if (!same_tok || az->assert_route != c->route_idx || az->assert_exp - now < ttl / 2 ||
-        az->assertion[0] == '\0') {
+    if (az->hdrs_len > 0 && same_tok && az->assert_route == c->route_idx &&
+        strcmp(az->hdrs_sid, az->session_id) == 0 &&
+        (signer == NULL || az->assert_exp - now >= ttl / 2)) {
+        evbuffer_add(b, az->hdrs, az->hdrs_len); /* the steady state */
+        return;
+    }
+    az->hdrs_len = 0;
+    char assertion[4096];
+    const char *as = NULL;
+    if (signer != NULL) {
         const char *iss = c->st->cfg->server_name ? c->st->cfg->server_name : "gatehouse";
-        if (az_assertion_sign(a->signer, c->route->id, iss, t, c->cert.thumbprint_b64u,
-                              az->binding, az->session_id, now, ttl, az->assertion,
-                              sizeof(az->assertion)) != 0) {
-            az->assertion[0] = '\0';
+        if (az_assertion_sign(signer, c->route->id, iss, t, c->cert.thumbprint_b64u, az->binding,
+                              az->session_id, now, ttl, assertion, sizeof(assertion)) == 0) {
+            as = assertion;
+        }
+    }
+    size_t n = render_identity(c, as, buf, sizeof(buf));
+    evbuffer_add(b, buf, n);
+    if (n == 0 || (signer != NULL && as == NULL)) {
+        return; /* not cached: tried again on the next request */
+    }
+    if (n > az->hdrs_cap) {
+        char *p = realloc(az->hdrs, n);
+        if (p == NULL) {
             return;
         }
-        az->assert_has_tok = t != NULL;
-        if (t != NULL) {
-            memcpy(az->assert_tok, t->token_sha256, 32);
-        }
-        az->assert_route = c->route_idx;
-        az->assert_exp = now + ttl;
+        az->hdrs = p;
+        az->hdrs_cap = n;
     }
-    add_safe(b, "X-Gatehouse-Assertion", az->assertion);
+    memcpy(az->hdrs, buf, n);
+    az->hdrs_len = n;
+    copy_cstr(az->hdrs_sid, sizeof(az->hdrs_sid), az->session_id);
+    az->assert_has_tok = t != NULL;
+    if (t != NULL) {
+        memcpy(az->assert_tok, t->token_sha256, 32);
+    }
+    az->assert_route = c->route_idx;
+    az->assert_exp = now + ttl;
 }
 
 void gw_authz_fill_row(struct gw_conn *c, struct db_decision *d)
@@ -681,16 +740,13 @@ void gw_authz_fill_row(struct gw_conn *c, struct db_decision *d)
         return;
     }
     if (az->tok != NULL) {
-        snprintf(d->token_sub, sizeof(d->token_sub), "%.*s", (int)sizeof(d->token_sub) - 1,
-                 az->tok->sub);
-        snprintf(d->token_iss, sizeof(d->token_iss), "%.*s", (int)sizeof(d->token_iss) - 1,
-                 az->tok->iss);
-        snprintf(d->token_jti, sizeof(d->token_jti), "%.*s", (int)sizeof(d->token_jti) - 1,
-                 az->tok->jti);
+        copy_cstr(d->token_sub, sizeof(d->token_sub), az->tok->sub);
+        copy_cstr(d->token_iss, sizeof(d->token_iss), az->tok->iss);
+        copy_cstr(d->token_jti, sizeof(d->token_jti), az->tok->jti);
     }
-    snprintf(d->session_id, sizeof(d->session_id), "%s", az->session_id);
-    snprintf(d->rule_id, sizeof(d->rule_id), "%s", az->verdict.rule_id);
-    snprintf(d->policy_version, sizeof(d->policy_version), "%s", az->policy_version);
+    copy_cstr(d->session_id, sizeof(d->session_id), az->session_id);
+    copy_cstr(d->rule_id, sizeof(d->rule_id), az->verdict.rule_id);
+    copy_cstr(d->policy_version, sizeof(d->policy_version), az->policy_version);
 }
 
 enum gh_reason gw_authz_logout_verify(struct gw_conn *c, const char *tok, size_t len,

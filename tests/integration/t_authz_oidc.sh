@@ -94,6 +94,27 @@ check_match "assertion carries the binding result" '"binding":"verified"' "$clai
 row=$(sqlite3 "$T/gw.db" "select decision||'|'||reason||'|'||rule_id||'|'||token_sub||'|'||length(policy_version) from decisions where token_sub='alice' order by id desc limit 1")
 check_eq "allow row with rule and policy version" "allow|allow|app-engineering|alice|64" "$row"
 
+# --- one keep-alive connection, two tokens ---------------------------------
+# The identity headers are rendered once per connection and reused; a new
+# token on the same connection must get a freshly signed assertion, and
+# the cached block must be the one made for the token in use.
+ALICE2=$(token alice alice); check "alice got a second token" test -n "$ALICE2"
+kc=(--cacert "$PKI/server-ca.crt" --cert "$PKI/alice.crt" --key "$PKI/alice.key")
+curl -sS --max-time 30 "${kc[@]}" -H "Authorization: Bearer $ALICE" "$URL/echo?ka=1" -o "$T/ka1" \
+    --next -sS --max-time 30 "${kc[@]}" -H "Authorization: Bearer $ALICE" "$URL/echo?ka=2" -o "$T/ka2" \
+    --next -sS --max-time 30 "${kc[@]}" -H "Authorization: Bearer $ALICE2" "$URL/echo?ka=3" -o "$T/ka3" \
+    --next -sS --max-time 30 "${kc[@]}" -H "Authorization: Bearer $ALICE" "$URL/echo?ka=4" -o "$T/ka4" \
+    -w '%{num_connects}' > "$T/ka.connects" 2>"$T/ka.err"
+check_eq "four requests reused one connection" 0 "$(cat "$T/ka.connects")"
+ka_assert() { node -e 'const j=JSON.parse(require("fs").readFileSync(process.argv[1]));process.stdout.write(j.headers["x-gatehouse-assertion"][0]+" "+j.headers["x-gatehouse-user"][0])' "$1"; }
+a1=$(ka_assert "$T/ka1"); a2=$(ka_assert "$T/ka2"); a3=$(ka_assert "$T/ka3"); a4=$(ka_assert "$T/ka4")
+check_match "keep-alive: user alice on every request" ' alice$' "$a3"
+check_eq "same token, same connection: the assertion is reused" "$a1" "$a2"
+check "new token on the connection: a new assertion" test "$a2" != "$a3"
+check "back to the first token: signed again, not a stale block" test "$a3" != "$a4"
+claims=$($FORGE verify-assertion "${a3% *}" "$T/gw-jwks.json" app)
+check_match "the new assertion verifies and names alice" '"sub":"alice"' "$claims"
+
 # --- binding: alice's token over bob's certificate -------------------------
 hits_before=$(upstream_hits up 'x-gatehouse-user=alice' || true)
 check_eq "alice's token with bob's cert -> 401" 401 "$(req bob "$ALICE" /echo)"
