@@ -668,7 +668,11 @@ done
 # ---------------------------------------------------------------------------
 # Report.
 
-med() { gb_median "$1" "$2" 2>/dev/null || echo n/a; }
+med() { # gb_median prints n/a itself when a peer was not run; print one value
+    local v
+    v=$(gb_median "$1" "$2" 2>/dev/null) || true
+    echo "${v:-n/a}"
+}
 int() { awk -v v="$1" 'BEGIN { if (v ~ /^-?[0-9.]+$/) printf "%.0f\n", v; else print v }'; }
 mib() { awk -v k="$1" 'BEGIN { if (k == "n/a" || k == "") { print "n/a"; exit } printf "%.1f", k / 1024 }'; }
 x() { # A B -> "1.23x" or "n/a"
@@ -770,9 +774,15 @@ report() {
     echo "#### Audit records"
     echo
     local hl sr ar
-    hl=$(grep -c '"GET /fixed1k' "$work/haproxy_jwt.log" 2>/dev/null || echo 0)
-    sr=$(sqlite3 "$work/gh_strict.db" 'select count(*) from decisions' 2>/dev/null || echo n/a)
-    ar=$(sqlite3 "$work/gh_async.db" 'select count(*) from decisions' 2>/dev/null || echo n/a)
+    # grep -c prints 0 and fails when nothing matches: take its output only
+    hl=$(grep -c '"GET /fixed1k' "$work/haproxy_jwt.log" 2>/dev/null) || hl=${hl:-0}
+    sr=n/a ar=n/a
+    if [ -s "$work/gh_strict.db" ]; then
+        sr=$(sqlite3 "$work/gh_strict.db" 'select count(*) from decisions' 2>/dev/null) || sr=n/a
+    fi
+    if [ -s "$work/gh_async.db" ]; then
+        ar=$(sqlite3 "$work/gh_async.db" 'select count(*) from decisions' 2>/dev/null) || ar=n/a
+    fi
     echo "HAProxy JWT log lines: $hl; Gatehouse strict decision rows: $sr; async: $ar"
     echo "(each includes the correctness probes, warm-ups, the idle test and requests"
     echo "unfinished at the end of a window)."
