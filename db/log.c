@@ -342,7 +342,7 @@ static void on_failure(struct db_log *l)
     }
 }
 
-static void on_success(struct db_log *l, int start, int n, int64_t first_id)
+static void on_success(struct db_log *l, int start, int n, int64_t first_id, int64_t took_us)
 {
     if (l->mode != DB_NOOP) {
         log_checkpoints(l, start, n, first_id);
@@ -365,6 +365,7 @@ static void on_success(struct db_log *l, int start, int n, int64_t first_id)
     l->count -= n;
     l->st.committed += (uint64_t)n;
     l->st.batches++;
+    l->st.commit_us += took_us > 0 ? (uint64_t)took_us : 0;
     l->st.last_id = l->app.last_id;
     int recovered = !l->healthy;
     l->healthy = 1;
@@ -480,9 +481,10 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&l->mu);
 
         int64_t first_id = l->app.last_id + 1;
+        int64_t t0 = gh_mono_us();
         int rc = l->mode == DB_NOOP ? 0 : commit_batch(l, start, n);
         if (rc == 0) {
-            on_success(l, start, n, first_id);
+            on_success(l, start, n, first_id, gh_mono_us() - t0);
         } else {
             on_failure(l);
         }

@@ -57,9 +57,10 @@ json_t *gw_ctl_stats(struct gw_server *srv)
         (json_int_t)(srv->sessions ? gw_sessions_count(srv->sessions, 1) : 0), "workers",
         srv->n_workers);
     json_object_set_new(o, "log",
-                        json_pack("{s:I, s:I, s:I, s:I, s:I, s:i, s:i, s:b, s:I, s:s}", "queued",
-                                  (json_int_t)ls.queued, "committed", (json_int_t)ls.committed,
-                                  "batches", (json_int_t)ls.batches, "wal_checkpoints",
+                        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:i, s:b, s:I, s:s}",
+                                  "queued", (json_int_t)ls.queued, "committed",
+                                  (json_int_t)ls.committed, "batches", (json_int_t)ls.batches,
+                                  "commit_us", (json_int_t)ls.commit_us, "wal_checkpoints",
                                   (json_int_t)ls.wal_checkpoints,
                                   "failed", (json_int_t)ls.failed, "queue_depth", ls.queue_depth,
                                   "queue_size", ls.queue_size, "healthy", ls.healthy, "at_risk",
@@ -114,13 +115,21 @@ void gw_ctl_metrics(struct gw_server *srv, struct evbuffer *b)
                            "# TYPE gatehouse_decision_log_failed_total counter\n"
                            "gatehouse_decision_log_failed_total %llu\n"
                            "# TYPE gatehouse_decision_log_healthy gauge\n"
-                           "gatehouse_decision_log_healthy %d\n",
+                           "gatehouse_decision_log_healthy %d\n"
+                           "# HELP gatehouse_decision_log_commits_total Decision-log transactions "
+                           "committed.\n"
+                           "# TYPE gatehouse_decision_log_commits_total counter\n"
+                           "gatehouse_decision_log_commits_total %llu\n"
+                           "# HELP gatehouse_decision_log_commit_seconds_total Time spent in "
+                           "them, fsync included.\n"
+                           "# TYPE gatehouse_decision_log_commit_seconds_total counter\n"
+                           "gatehouse_decision_log_commit_seconds_total %.6f\n",
                         (unsigned long long)atomic_load(&c->accepted),
                         (long long)atomic_load(&c->live_conns),
                         srv->sessions ? gw_sessions_count(srv->sessions, 1) : (size_t)0,
                         (unsigned long long)atomic_load(&c->upstream_errors), ls.queue_depth,
                         (unsigned long long)ls.committed, (unsigned long long)ls.failed,
-                        ls.healthy);
+                        ls.healthy, (unsigned long long)ls.batches, (double)ls.commit_us / 1e6);
     int64_t age = -1;
     size_t nkeys = 0;
     char kerr[256];

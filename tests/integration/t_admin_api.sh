@@ -124,12 +124,22 @@ check_match "nobody on a loosened socket gets 403 admin_denied" '"reason":"admin
 stats=$(ucurl "$U/v1/stats")
 check "stats is JSON" json_ok <<<"$stats"
 for k in name version uptime_s requests allowed denied req_per_s deny_rate live_connections \
-    active_sessions workers log.committed log.batches log.wal_checkpoints log.queue_depth log.healthy keys.count; do
+    active_sessions workers log.committed log.batches log.commit_us log.wal_checkpoints log.queue_depth log.healthy keys.count; do
     check "stats has $k" json_get ".$k" <<<"$stats"
 done
 hdrs=$(ucurl -D - -o "$T/metrics.txt" "$U/metrics")
 check_match "metrics content type" "Content-Type: text/plain; version=0.0.4" "$hdrs"
 check "metrics has gatehouse_ series" grep -q '^gatehouse_[a-z_]* ' "$T/metrics.txt"
+check "metrics counts decision-log commits" grep -qE '^gatehouse_decision_log_commits_total [1-9][0-9]*$' "$T/metrics.txt"
+check "metrics has the time spent committing" \
+    grep -qE '^gatehouse_decision_log_commit_seconds_total [0-9]+\.[0-9]{6}$' "$T/metrics.txt"
+# Admin calls above were logged decisions, so the writer has committed.
+check "stats: the writer committed and the commits took time" \
+    test "$(json_get .log.batches <<<"$stats")" -gt 0 -a "$(json_get .log.commit_us <<<"$stats")" -gt 0
+for series in $(grep -o '^gatehouse_[a-z_]*' "$T/metrics.txt" | sort -u); do
+    check "metrics series $series is documented in ADMIN-API.md" \
+        grep -q "\`$series" "$GH_SRC/docs/ADMIN-API.md"
+done
 sessions=$(ucurl "$U/v1/sessions?limit=10")
 check_eq "sessions is a list" array "$(json_get '.sessions.constructor.name.toLowerCase()' <<<"$sessions")"
 out=$(ucurl -w ' %{http_code}' "$U/v1/sessions?limit=0")

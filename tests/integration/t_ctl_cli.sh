@@ -108,6 +108,8 @@ check_eq "GATEHOUSE_SOCKET reaches the gateway" 0 \
 out=$(ctl stats)
 check_eq "stats exits 0" 0 "$?"
 check_match "stats text shows requests" "requests +[0-9]+ \(allowed [0-9]+, denied [0-9]+\)" "$out"
+check_match "stats text shows the log's commits and their mean time" \
+    "log commits +[1-9][0-9]*, [0-9]+\.[0-9] rows each, mean [0-9]+\.[0-9]{2} ms" "$out"
 json=$(ctl stats --json)
 check_match "stats --json parses and counts requests" '^[1-9][0-9]*$' \
     "$(printf '%s' "$json" | json_get '.requests')"

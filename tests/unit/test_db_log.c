@@ -185,6 +185,8 @@ static void strict_callback_after_commit(void **state)
 
 /* Another connection holds the write lock: the writer is stuck, the queue
  * fills, and the next append is refused -- counted, never dropped. */
+static void wait_committed(struct db_log *l, uint64_t n, int timeout_ms, struct db_log_stats *st);
+
 static void queue_full_overloaded(void **state)
 {
     struct gh_err err = {0};
@@ -214,10 +216,19 @@ static void queue_full_overloaded(void **state)
     assert_int_equal(st.queue_depth, 4);
     assert_int_equal(st.queue_size, 4);
     assert_int_equal(st.committed, 0);
+    assert_int_equal(st.commit_us, 0);
     assert_int_equal(atomic_load(&c.ok), 0);
 
+    /* The writer sits in its transaction, waiting for the lock: that wait
+     * is commit time too (log.commit_us), as a strict response sees it. */
+    usleep(300 * 1000);
     assert_int_equal(sqlite3_exec(blocker, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(blocker);
+    wait_committed(l, 4, 10000, &st);
+    assert_int_equal(st.committed, 4);
+    assert_true(st.batches >= 1);
+    assert_true(st.commit_us >= 250 * 1000);
+    assert_true(st.commit_us < 20 * 1000 * 1000);
     db_log_close(l);
     assert_int_equal(atomic_load(&c.ok), 4);
     assert_int_equal(sql_int(dbp, "SELECT count(*) FROM decisions"), 4);
