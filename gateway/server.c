@@ -231,7 +231,7 @@ int gw_listen_socket(const char *hostport, int reuseport, struct gh_err *err)
         return gh_err_set(err, GH_R_INTERNAL, "bad listen address %s", hostport);
     }
     struct sockaddr_storage ss;
-    socklen_t sl;
+    socklen_t sl = 0;
     if (resolve(host, port, &ss, &sl, err) != 0) {
         return -1;
     }

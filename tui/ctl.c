@@ -847,7 +847,7 @@ static int follow(const struct tui_ctx *x, struct tui_client *cl, int64_t after,
         }
         if (s == TUI_IO_DATA || s == TUI_IO_DONE) {
             const char *line;
-            size_t adv;
+            size_t adv = 0;
             long n;
             while ((n = tui_resp_line(r, &line, &adv)) >= 0) {
                 if (n > 0) {
