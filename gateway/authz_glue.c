@@ -66,9 +66,9 @@ struct gw_authz_conn {
     int binding;               /* 1 verified, 0 not required */
     char policy_version[65];
     /* Identity header cache: the X-Gatehouse-* lines (assertion included)
-     * rendered once and reused while token, route, session and the
-     * assertion's freshness stay the same; re-signed and re-rendered
-     * otherwise. Heap-held, sized to fit, so an idle connection keeps only
+     * rendered once and reused while token, route, session, configuration
+     * snapshot and the assertion's freshness stay the same; re-signed and
+     * re-rendered otherwise. Heap-held, sized to fit, so an idle connection keeps only
      * what it used. */
     char *hdrs;
     size_t hdrs_len, hdrs_cap;
@@ -76,6 +76,7 @@ struct gw_authz_conn {
     uint8_t assert_tok[32]; /* SHA-256 of the token the block was made for */
     int assert_has_tok;
     int assert_route;
+    uint64_t assert_gen; /* config snapshot: a reload may rename routes, the gateway */
     int64_t assert_exp;
 };
 
@@ -694,7 +695,7 @@ void gw_authz_add_headers(struct gw_conn *c, struct evbuffer *b)
     int same_tok = t != NULL ? (az->assert_has_tok && memcmp(az->assert_tok, t->token_sha256, 32) == 0)
                              : !az->assert_has_tok;
     if (az->hdrs_len > 0 && same_tok && az->assert_route == c->route_idx &&
-        strcmp(az->hdrs_sid, az->session_id) == 0 &&
+        az->assert_gen == c->st->generation && strcmp(az->hdrs_sid, az->session_id) == 0 &&
         (signer == NULL || az->assert_exp - now >= ttl / 2)) {
         evbuffer_add(b, az->hdrs, az->hdrs_len); /* the steady state */
         return;
@@ -730,6 +731,7 @@ void gw_authz_add_headers(struct gw_conn *c, struct evbuffer *b)
         memcpy(az->assert_tok, t->token_sha256, 32);
     }
     az->assert_route = c->route_idx;
+    az->assert_gen = c->st->generation;
     az->assert_exp = now + ttl;
 }
 

@@ -115,6 +115,32 @@ check "back to the first token: signed again, not a stale block" test "$a3" != "
 claims=$($FORGE verify-assertion "${a3% *}" "$T/gw-jwks.json" app)
 check_match "the new assertion verifies and names alice" '"sub":"alice"' "$claims"
 
+# A reload that renames the gateway (the assertion's iss) while a keep-alive
+# connection stays open: its next request must not get the cached block.
+coproc KA { timeout 30 openssl s_client -quiet -connect "127.0.0.1:$GW_PORT" -cert "$PKI/alice.crt" \
+    -key "$PKI/alice.key" -CAfile "$PKI/server-ca.crt" 2>/dev/null; }
+ka_get() { # one GET /echo on the open connection -> its JSON body in $KA_BODY
+    printf 'GET /echo?ka=reload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n' "$ALICE" >&"${KA[1]}"
+    local line
+    KA_BODY=""
+    while IFS= read -r -t 10 line <&"${KA[0]}"; do
+        [[ "$line" == \{* ]] && { KA_BODY=$line; return 0; }
+    done
+    return 1
+}
+iss_of() { $FORGE verify-assertion "$(node -e 'process.stdout.write(JSON.parse(process.argv[1]).headers["x-gatehouse-assertion"][0])' "$1")" "$T/gw-jwks.json" app; }
+ka_get; before=$(iss_of "$KA_BODY")
+check "keep-alive before the reload: a verified assertion" test -n "$before"
+check "...not yet issued by the new name" bash -c "! grep -q gw-renamed <<<'$before'"
+sed -i 's/^server:$/server:\n  name: gw-renamed/' "$T/gw.yaml"
+kill -HUP "$(bg_pid gw)"
+wait_log gw "reload ok" 10
+ka_get; after=$(iss_of "$KA_BODY")
+check_match "same connection after the reload: assertion re-signed by the new name" \
+    '"iss":"gw-renamed"' "$after"
+exec {KA[1]}>&-
+wait "$KA_PID" 2>/dev/null || true
+
 # --- binding: alice's token over bob's certificate -------------------------
 hits_before=$(upstream_hits up 'x-gatehouse-user=alice' || true)
 check_eq "alice's token with bob's cert -> 401" 401 "$(req bob "$ALICE" /echo)"
