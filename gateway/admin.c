@@ -1446,7 +1446,10 @@ static int open_unix(struct gw_admin *a, const char *path, struct gh_err *err)
         return gh_err_set(err, GH_R_INTERNAL, "cannot bind admin socket %s: %s", path,
                           strerror(e));
     }
-    if (chmod(path, 0600) != 0 || listen(fd, 64) != 0 || stat(path, &st) != 0) {
+    /* The backlog is deeper than the client cap (64 served, 16 more told
+     * 503): a burst while the control thread is busy must reach that rule,
+     * not fail in connect() with EAGAIN because the queue was full. */
+    if (chmod(path, 0600) != 0 || listen(fd, 1024) != 0 || stat(path, &st) != 0) {
         e = errno;
         close(fd);
         unlink(path);
