@@ -183,10 +183,10 @@ static void strict_callback_after_commit(void **state)
     }
 }
 
-/* Another connection holds the write lock: the writer is stuck, the queue
- * fills, and the next append is refused -- counted, never dropped. */
 static void wait_committed(struct db_log *l, uint64_t n, int timeout_ms, struct db_log_stats *st);
 
+/* Another connection holds the write lock: the writer is stuck, the queue
+ * fills, and the next append is refused -- counted, never dropped. */
 static void queue_full_overloaded(void **state)
 {
     struct gh_err err = {0};
