@@ -315,7 +315,7 @@ node -e '
 const net = require("net"); const path = process.argv[1]; const N = 70;
 const socks = []; const st = {};
 function open(i) {
-  if (i == N) { setTimeout(go, 500); return; }
+  if (i == N) { console.error("connected " + N); return; } /* requests on SIGUSR1 */
   const s = net.connect(path, () => { socks.push(s); open(i + 1); });
   s.on("error", e => { if (socks.indexOf(s) < 0) { console.log("connect " + i + ": " + e.code); process.exit(1); } });
 }
@@ -328,12 +328,18 @@ function go() {
     s.write("GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n"); });
 }
 function done() { console.log(Object.keys(st).sort().map(k => k + "x" + st[k]).join(" ")); process.exit(0); }
+process.on("SIGUSR1", go);
 setTimeout(() => { console.log("timeout " + JSON.stringify(st)); process.exit(1); }, 15000);
 open(0);
-' "$SOCK" >"$T/crowd.out" 2>&1 &
+' "$SOCK" >"$T/crowd.out" 2>"$T/crowd.log" &
 crowd_pid=$!
-sleep 2 # the crowd connects (queued) and writes its requests
+# All 70 connect (queued), then the gateway resumes and accepts them; only
+# then do they send their requests, so no served client leaves early and
+# frees a slot for a 65th.
+wait_log "$T/crowd.log" "connected 70" 10
 kill -CONT "$gw_pid"
+sleep 1
+kill -USR1 "$crowd_pid"
 wait "$crowd_pid"
 out=$(cat "$T/crowd.out")
 check_eq "64 admin clients served, 6 refused with 503" "200x64 503x6" "$out"
