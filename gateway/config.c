@@ -1882,7 +1882,7 @@ static void route_defaults(struct gw_route *r)
     r->max_body_bytes = 10 * 1024 * 1024;
     r->require_binding = 1;
     r->authz = 1;
-    r->upstream.pool_size = 32;
+    r->upstream.pool_size = 128;
     r->upstream.connect_timeout_ms = 5000;
     r->upstream.read_timeout_ms = 30000;
 }

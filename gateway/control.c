@@ -66,6 +66,10 @@ json_t *gw_ctl_stats(struct gw_server *srv)
                                   "queue_size", ls.queue_size, "healthy", ls.healthy, "at_risk",
                                   (json_int_t)ls.at_risk, "mode",
                                   srv->state->cfg->log_mode == GW_LOG_ASYNC ? "async" : "strict"));
+    json_object_set_new(o, "upstream",
+                        json_pack("{s:I, s:I}", "connections_opened",
+                                  (json_int_t)atomic_load(&c->upstream_connects), "errors",
+                                  (json_int_t)atomic_load(&c->upstream_errors)));
     json_object_set_new(o, "keys",
                         json_pack("{s:I, s:I, s:s}", "count", (json_int_t)nkeys, "age_s",
                                   (json_int_t)age, "last_error", kerr));
@@ -108,6 +112,10 @@ void gw_ctl_metrics(struct gw_server *srv, struct evbuffer *b)
                            "gatehouse_sessions_active %zu\n"
                            "# TYPE gatehouse_upstream_errors_total counter\n"
                            "gatehouse_upstream_errors_total %llu\n"
+                           "# HELP gatehouse_upstream_connections_opened_total Upstream "
+                           "connections opened (not taken from the keep-alive pool).\n"
+                           "# TYPE gatehouse_upstream_connections_opened_total counter\n"
+                           "gatehouse_upstream_connections_opened_total %llu\n"
                            "# TYPE gatehouse_decision_log_queue_depth gauge\n"
                            "gatehouse_decision_log_queue_depth %d\n"
                            "# TYPE gatehouse_decision_log_committed_total counter\n"
@@ -127,7 +135,8 @@ void gw_ctl_metrics(struct gw_server *srv, struct evbuffer *b)
                         (unsigned long long)atomic_load(&c->accepted),
                         (long long)atomic_load(&c->live_conns),
                         srv->sessions ? gw_sessions_count(srv->sessions, 1) : (size_t)0,
-                        (unsigned long long)atomic_load(&c->upstream_errors), ls.queue_depth,
+                        (unsigned long long)atomic_load(&c->upstream_errors),
+                        (unsigned long long)atomic_load(&c->upstream_connects), ls.queue_depth,
                         (unsigned long long)ls.committed, (unsigned long long)ls.failed,
                         ls.healthy, (unsigned long long)ls.batches, (double)ls.commit_us / 1e6);
     int64_t age = -1;

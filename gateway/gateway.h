@@ -64,7 +64,7 @@ struct gw_counters {
     atomic_ullong accepted, handshakes_ok, requests, allowed, denied;
     atomic_ullong refused_by_reason[GH_R__COUNT];
     atomic_ullong decisions_by_reason[GH_R__COUNT];
-    atomic_ullong upstream_errors, log_waits;
+    atomic_ullong upstream_errors, upstream_connects, log_waits;
     atomic_llong live_conns;
 };
 

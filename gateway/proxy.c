@@ -853,6 +853,7 @@ static struct gw_upconn *up_new(struct gw_worker *w, int route_idx)
         up_close(u, "alloc");
         return NULL;
     }
+    atomic_fetch_add(&w->srv->ctr.upstream_connects, 1);
     int rc = connect(fd, (const struct sockaddr *)&rt->addr, rt->addr_len);
     if (rc != 0 && errno != EINPROGRESS) {
         u->connect_failed = 1;

@@ -380,7 +380,7 @@ static void test_defaults(void **state)
     assert_int_equal(r->n_strip, 0);
     assert_string_equal(r->upstream.port, "9001");
     assert_string_equal(r->upstream.server_name, "127.0.0.1");
-    assert_int_equal(r->upstream.pool_size, 32);
+    assert_int_equal(r->upstream.pool_size, 128);
     assert_int_equal(r->upstream.connect_timeout_ms, 5000);
     assert_int_equal(r->upstream.read_timeout_ms, 30000);
     gw_config_unref(c);
