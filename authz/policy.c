@@ -2405,9 +2405,26 @@ static enum tv eval_cond(const struct cond *c, const struct az_identity *id)
     return TV_UNKNOWN;
 }
 
+static int hexdig(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    c = (char)(c | 0x20);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* RFC 3986 2.3 */
+static int unreserved(int c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '-' || c == '.' || c == '_' || c == '~';
+}
+
 /* The request path is matched as raw bytes. A path that an upstream could
  * read differently from how the glob sees it -- dot segments, empty segments,
- * encoded '/', '.', '\', ';' or '%', a backslash or a ';' -- is "not
+ * encoded '/', '.', '\', ';' or '%', an encoded unreserved character, a
+ * backslash or a ';' -- is "not
  * canonical": path conditions are then unknown (deny rules with paths apply,
  * allow rules with paths do not). Stops /public/../admin style bypasses of
  * path-scoped deny rules (defence in depth; the HTTP layer should already
@@ -2427,6 +2444,11 @@ static int path_canonical(const char *p)
             char a = p[i + 1], b = (char)(p[i + 2] | 0x20);
             if ((a == '2' && (b == 'e' || b == 'f')) || (a == '5' && b == 'c') ||
                 (a == '3' && b == 'b') || (a == '2' && b == '5')) {
+                return 0;
+            }
+            /* an encoded unreserved character ("/%61dmin" for "/admin") */
+            int hi = hexdig(a), lo = hexdig(p[i + 2]);
+            if (hi >= 0 && lo >= 0 && unreserved(hi * 16 + lo)) {
                 return 0;
             }
         }

@@ -446,6 +446,32 @@ static void session_id_of(const struct az_token *t, const struct az_cert_info *c
     gh_hex(md, 16, out);
 }
 
+/* The policy's verdict for this request; t is NULL on an mTLS-only route. */
+static enum gh_reason eval_policy(struct gw_conn *c, const struct az_token *t, int64_t now_s)
+{
+    struct gw_authz_conn *az = c->az;
+    /* The policy sees the whole path, never a truncated one: terminate it in
+     * place (the byte after the path is '?' or the SP before the version)
+     * and restore it after evaluation. */
+    char *path_end = (char *)c->rh.target + c->path_len;
+    char saved = *path_end;
+    *path_end = '\0';
+    struct az_identity id = {.cert = &c->cert, .token = t};
+    struct az_request_info req = {
+        .route_id = c->route->id,
+        .method = c->rh.method,
+        .path = c->rh.target,
+        .client = (const struct sockaddr *)&c->peer,
+        .now_s = now_s,
+    };
+    az_policy_eval(c->st->policy, &id, &req, &az->verdict, NULL, 0);
+    *path_end = saved;
+    if (az->verdict.decision != GH_ALLOW) {
+        return az->verdict.reason == GH_R_ALLOW ? GH_R_POLICY_NO_MATCH : az->verdict.reason;
+    }
+    return GH_R_ALLOW;
+}
+
 enum gh_reason gw_authz_request(struct gw_conn *c, char *extra, size_t extra_len)
 {
     struct gw_authz_conn *az = c->az;
@@ -460,14 +486,22 @@ enum gh_reason gw_authz_request(struct gw_conn *c, char *extra, size_t extra_len
                  az_policy_version(st->policy));
     }
     if (!route->authz) {
-        /* mTLS-only route (explicit config): the certificate is the identity. */
+        /* mTLS-only route (explicit config): the certificate is the identity.
+         * With a policy configured, the policy still decides, with no token
+         * (POLICY.md section 4: token conditions are unknown, so deny rules
+         * that need them apply and allow rules that need them do not). With
+         * no policy at all -- only possible when no route requires tokens --
+         * a certificate from tls.client_ca is enough. */
         enum gh_reason br = gw_revset_check_cert(c->w->revset, c->cert.thumbprint_hex, gh_now_us());
         if (br != GH_R_ALLOW) {
             return br;
         }
-        snprintf(az->verdict.rule_id, sizeof(az->verdict.rule_id), "mtls-only");
-        az->verdict.decision = GH_ALLOW;
-        return GH_R_ALLOW;
+        if (st->policy == NULL) {
+            snprintf(az->verdict.rule_id, sizeof(az->verdict.rule_id), "mtls-only");
+            az->verdict.decision = GH_ALLOW;
+            return GH_R_ALLOW;
+        }
+        return eval_policy(c, NULL, gh_now_us() / 1000000);
     }
     static const char hdr_invalid[] =
         "WWW-Authenticate: Bearer realm=\"gatehouse\", error=\"invalid_token\"\r\n";
@@ -570,28 +604,12 @@ enum gh_reason gw_authz_request(struct gw_conn *c, char *extra, size_t extra_len
     if (st->policy == NULL) {
         return GH_R_POLICY_NO_MATCH;
     }
-    /* The policy sees the whole path, never a truncated one: terminate it in
-     * place (the byte after the path is '?' or the SP before the version)
-     * and restore it after evaluation. */
-    char *path_end = (char *)c->rh.target + c->path_len;
-    char saved = *path_end;
-    *path_end = '\0';
-    struct az_identity id = {.cert = &c->cert, .token = t};
-    struct az_request_info req = {
-        .route_id = route->id,
-        .method = c->rh.method,
-        .path = c->rh.target,
-        .client = (const struct sockaddr *)&c->peer,
-        .now_s = now_s,
-    };
-    az_policy_eval(st->policy, &id, &req, &az->verdict, NULL, 0);
-    *path_end = saved;
-    if (az->verdict.decision != GH_ALLOW) {
+    r = eval_policy(c, t, now_s);
+    if (r != GH_R_ALLOW) {
         snprintf(extra, extra_len,
                  "WWW-Authenticate: Bearer realm=\"gatehouse\", error=\"insufficient_scope\"\r\n");
-        return az->verdict.reason == GH_R_ALLOW ? GH_R_POLICY_NO_MATCH : az->verdict.reason;
     }
-    return GH_R_ALLOW;
+    return r;
 }
 
 int gw_authz_strips(struct gw_conn *c, const char *name, size_t len)

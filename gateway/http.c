@@ -228,6 +228,22 @@ static int te_final_chunked(const char *v, size_t vl)
     return chunked == 1;
 }
 
+static int gw_hexval(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    c = (char)(c | 0x20);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* RFC 3986 2.3: ALPHA / DIGIT / "-" / "." / "_" / "~" */
+static int gw_unreserved(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '-' || c == '.' || c == '_' || c == '~';
+}
+
 int gw_http_parse_request(const char *head, size_t len, struct gw_req_head *rh,
                           enum gh_reason *reason, const char **detail)
 {
@@ -276,9 +292,13 @@ int gw_http_parse_request(const char *head, size_t len, struct gw_req_head *rh,
         return -1;
     }
     /* Routing and policy match path prefixes and globs byte for byte, so a
-     * path must have one spelling: no dot-segments, no encoded '.', '/' or
-     * '\\', no backslash (RFC 3986 5.2.4 would let "/wiki/../admin" reach
-     * a route the policy never saw). */
+     * path must have one spelling: no dot-segments, no encoded '.', '/',
+     * '\\', '%' or ';', no encoded unreserved character, no backslash, no empty
+     * segment and no ';' path parameter (RFC 3986 5.2.4 would let
+     * "/wiki/../admin" reach a route the policy never saw; upstreams that
+     * decode "%61", merge "//" or strip ";x" would see "/admin" where the
+     * gateway matched something else). The same list as Spring Security's
+     * StrictHttpFirewall. */
     const char *q = memchr(rh->target, '?', rh->target_len);
     size_t pl = q ? (size_t)(q - rh->target) : rh->target_len;
     for (size_t i = 0; i < pl; i++) {
@@ -287,12 +307,28 @@ int gw_http_parse_request(const char *head, size_t len, struct gw_req_head *rh,
             *detail = "backslash or fragment in path";
             return -1;
         }
+        if (ch == ';') {
+            *detail = "';' path parameter in path";
+            return -1;
+        }
+        if (ch == '/' && i + 1 < pl && rh->target[i + 1] == '/') {
+            *detail = "empty segment ('//') in path";
+            return -1;
+        }
         if (ch == '%' && i + 2 < pl) {
             char a = rh->target[i + 1];
             char b = (char)tolower((unsigned char)rh->target[i + 2]);
-            if ((a == '2' && (b == 'e' || b == 'f')) || (a == '5' && b == 'c') ||
-                (a == '0' && b == '0')) {
-                *detail = "encoded dot, slash, backslash or NUL in path";
+            if ((a == '2' && (b == 'e' || b == 'f' || b == '5')) || (a == '5' && b == 'c') ||
+                (a == '3' && b == 'b') || (a == '0' && b == '0')) {
+                *detail = "encoded dot, slash, backslash, percent, ';' or NUL in path";
+                return -1;
+            }
+            /* "/%61dmin" is "/admin" to an upstream that decodes before
+             * routing (RFC 3986 6.2.2.2), but not to a byte-wise prefix or
+             * glob: an unreserved character must be sent as itself. */
+            int hi = gw_hexval(rh->target[i + 1]), lo = gw_hexval(rh->target[i + 2]);
+            if (hi >= 0 && lo >= 0 && gw_unreserved((char)(hi * 16 + lo))) {
+                *detail = "percent-encoded unreserved character in path";
                 return -1;
             }
         }

@@ -977,6 +977,9 @@ static void test_noncanonical_paths(void **state)
         "wiki/page",
         "",
         "/wiki/%252e",
+        "/%61dmin/users",  /* encoded unreserved: "/admin/users" to a decoding upstream */
+        "/adm%69n",
+        "/wiki/%7E",
     };
     struct az_policy *p =
         load_ok("version: 1\nrules:\n"
@@ -1003,6 +1006,9 @@ static void test_noncanonical_paths(void **state)
     EXPECT_ALLOW(d, "a");
     F.req.path = "/wiki/100%25";
     EXPECT_NO_MATCH(p); /* encoded '%' (double encoding) is not canonical */
+    /* reserved and non-ASCII octets stay encoded: canonical */
+    F.req.path = "/wiki/a%20b/%C3%A9t%C3%A9/%3A";
+    EXPECT_ALLOW(p, "a");
     az_policy_unref(p);
     az_policy_unref(d);
 }

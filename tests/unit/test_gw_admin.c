@@ -89,10 +89,14 @@ static void test_incremental(void **state)
 
 static void test_path_params(void **state)
 {
-    assert_int_equal(parse("GET /v1/sessions/ab%41cd HTTP/1.1\r\n" H "\r\n"), 1);
+    assert_int_equal(parse("GET /v1/sessions/ab%3Acd HTTP/1.1\r\n" H "\r\n"), 1);
     assert_int_equal(req.status, 0);
-    assert_string_equal(req.id, "abAcd");
-    assert_string_equal(req.path, "/v1/sessions/ab%41cd");
+    assert_string_equal(req.id, "ab:cd");
+    assert_string_equal(req.path, "/v1/sessions/ab%3Acd");
+    /* an encoded unreserved character has a plain spelling: refused by the
+     * strict HTTP layer, like every other second spelling */
+    assert_int_equal(parse("GET /v1/sessions/ab%41cd HTTP/1.1\r\n" H "\r\n"), 1);
+    assert_int_equal(req.status, 400);
 
     assert_int_equal(parse("DELETE /v1/revocations/42 HTTP/1.1\r\n" H "\r\n"), 1);
     assert_string_equal(req.id, "42");

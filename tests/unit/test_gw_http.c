@@ -137,12 +137,26 @@ static void test_parse_bad_requests(void **st)
     expect_refused("GET /a/%2e%2E/admin HTTP/1.1\r\nHost: h\r\n\r\n", GH_R_HTTP_BAD_REQUEST);
     expect_refused("GET /a%2fb HTTP/1.1\r\nHost: h\r\n\r\n", GH_R_HTTP_BAD_REQUEST);
     expect_refused("GET /a/.. HTTP/1.1\r\nHost: h\r\n\r\n", GH_R_HTTP_BAD_REQUEST);
+    /* one spelling per path: what a decoding, slash-merging or ';'-stripping
+     * upstream would read as /admin never reaches it under another name */
+    expect_refused("GET /%61dmin/users HTTP/1.1\r\nHost: h\r\n\r\n", GH_R_HTTP_BAD_REQUEST);
+    expect_refused("GET /adm%69N HTTP/1.1\r\nHost: h\r\n\r\n", GH_R_HTTP_BAD_REQUEST);
+    expect_refused("GET /a/%7e HTTP/1.1\r\nHost: h\r\n\r\n", GH_R_HTTP_BAD_REQUEST);
+    expect_refused("GET /a/%2D HTTP/1.1\r\nHost: h\r\n\r\n", GH_R_HTTP_BAD_REQUEST);
+    expect_refused("GET //admin HTTP/1.1\r\nHost: h\r\n\r\n", GH_R_HTTP_BAD_REQUEST);
+    expect_refused("GET /a//b HTTP/1.1\r\nHost: h\r\n\r\n", GH_R_HTTP_BAD_REQUEST);
+    expect_refused("GET /admin;x/users HTTP/1.1\r\nHost: h\r\n\r\n", GH_R_HTTP_BAD_REQUEST);
+    expect_refused("GET /a/100%25 HTTP/1.1\r\nHost: h\r\n\r\n", GH_R_HTTP_BAD_REQUEST);
+    expect_refused("GET /admin%3bx/users HTTP/1.1\r\nHost: h\r\n\r\n", GH_R_HTTP_BAD_REQUEST);
     expect_refused("GET / HTTP/2.0\r\nHost: h\r\n\r\n", GH_R_HTTP_BAD_REQUEST);
     expect_refused("GET / HTTP/1.1\r\nHost: h\r\nExpect: something\r\n\r\n", GH_R_HTTP_BAD_REQUEST);
     /* dots inside a segment name are fine */
     struct gw_req_head rh;
     enum gh_reason r;
     assert_int_equal(parse("GET /a/..b/.c/file.txt?x=/../ HTTP/1.1\r\nHost: h\r\n\r\n", &rh, &r), 0);
+    /* reserved and non-ASCII octets stay encoded; the query is not a path */
+    assert_int_equal(
+        parse("GET /a%20b/%C3%A9/%3a/%40?q=%61//;x HTTP/1.1\r\nHost: h\r\n\r\n", &rh, &r), 0);
 }
 
 static void test_helpers(void **st)
