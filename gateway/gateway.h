@@ -75,6 +75,9 @@ struct gw_worker {
     struct event_base *base;
     int listen_fd;
     struct event *accept_ev;
+    struct event *accept_pause_ev; /* re-arms accept_ev after running out of descriptors */
+    int64_t accept_warned_us;      /* last "pausing accepts" warning (rate limit) */
+    uint64_t accept_pauses;
     struct event *notify_ev; /* mailbox wake-up */
     struct event *reap_ev;   /* frees closed connections after the callback chain */
     struct event *tick_ev;   /* 1 s housekeeping */

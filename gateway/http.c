@@ -57,12 +57,14 @@ int gw_http_scan_head(const char *buf, size_t len, size_t *scan, int *lines, siz
                 *reason = GH_R_HTTP_TOO_MANY_HEADERS;
                 return -1;
             }
-            /* obs-fold: a header line may not start with SP or HTAB */
-            if (i + 1 < len && (buf[i + 1] == ' ' || buf[i + 1] == '\t')) {
-                *reason = GH_R_HTTP_SMUGGLING;
-                return -1;
-            }
             continue;
+        }
+        /* obs-fold: a header line may not start with SP or HTAB. Judged on
+         * the byte itself, looking back: the LF may have ended the previous
+         * read (a fold split across TLS records must not slip through). */
+        if ((ch == ' ' || ch == '\t') && i > 0 && buf[i - 1] == '\n') {
+            *reason = GH_R_HTTP_SMUGGLING;
+            return -1;
         }
     }
     *scan = i;
@@ -244,6 +246,50 @@ static int gw_unreserved(char c)
            c == '-' || c == '.' || c == '_' || c == '~';
 }
 
+/* Host = (name | IPv4 | "[" IPv6 "]") [":" port], port at most 5 digits
+ * (RFC 9110 7.2, RFC 3986 3.2.2; no userinfo, no percent-encoding). The
+ * value is routed on and forwarded as X-Forwarded-Host, which applications
+ * build links from: "app:@evil.example" or a 15 kB "port" must not pass. */
+static int host_valid(const char *v, size_t n)
+{
+    size_t i = 0;
+    if (n == 0 || n > 253 + 6) {
+        return 0;
+    }
+    if (v[0] == '[') {
+        for (i = 1; i < n && v[i] != ']'; i++) {
+            if (!isxdigit((unsigned char)v[i]) && v[i] != ':' && v[i] != '.') {
+                return 0;
+            }
+        }
+        if (i == n || i == 1) {
+            return 0;
+        }
+        i++;
+    } else {
+        for (; i < n && v[i] != ':'; i++) {
+            if (!isalnum((unsigned char)v[i]) && v[i] != '-' && v[i] != '.' && v[i] != '_') {
+                return 0;
+            }
+        }
+        if (i == 0) {
+            return 0;
+        }
+    }
+    if (i == n) {
+        return 1;
+    }
+    if (v[i] != ':' || n - i - 1 > 5) {
+        return 0;
+    }
+    for (i++; i < n; i++) {
+        if (!isdigit((unsigned char)v[i])) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 int gw_http_parse_request(const char *head, size_t len, struct gw_req_head *rh,
                           enum gh_reason *reason, const char **detail)
 {
@@ -412,7 +458,32 @@ int gw_http_parse_request(const char *head, size_t len, struct gw_req_head *rh,
         *detail = "missing Host";
         return -1;
     }
+    if (!host_valid(head + rh->hdrs[rh->host_idx].val_off, rh->hdrs[rh->host_idx].val_len)) {
+        *detail = "Host is not a host name or IP literal with an optional port";
+        return -1;
+    }
     return 0;
+}
+
+int gw_http_is_client_override(const char *name, size_t len)
+{
+    /* Names that frameworks read as the client's address, the request's
+     * method or its URL: the policy saw the real ones, the upstream must
+     * not be told others. */
+    static const char *const names[] = {
+        "x-real-ip",          "true-client-ip",      "x-client-ip",       "x-forwarded-port",
+        "x-forwarded-prefix", "x-forwarded-server",  "x-forwarded-ssl",   "x-original-url",
+        "x-rewrite-url",      "x-http-method-override", "x-http-method",  "x-method-override",
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strlen(names[i]) == len && strncasecmp(names[i], name, len) == 0) {
+            return 1;
+        }
+    }
+    /* CGI, WSGI, PHP and Rails map '-' and '_' to the same variable, so
+     * "X-Gatehouse_User" would reach the app as X-Gatehouse-User: names
+     * with '_' are dropped (as nginx does by default). */
+    return memchr(name, '_', len) != NULL;
 }
 
 int gw_http_is_hop_or_owned(const char *name, size_t len)

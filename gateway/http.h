@@ -60,6 +60,12 @@ int gw_http_name_is(const char *head, const struct gw_hdr *h, const char *name);
  * not be forwarded as-is (Connection, Keep-Alive, TE, Transfer-Encoding,
  * Upgrade, Proxy-*, Trailer, Expect, X-Forwarded-*, X-Gatehouse-*, Forwarded). */
 int gw_http_is_hop_or_owned(const char *name, size_t len);
+/* Request headers never forwarded because an upstream would read them as
+ * another client address, method or URL than the one the policy judged
+ * (X-Real-IP, X-HTTP-Method-Override, X-Original-URL, ...), and every name
+ * containing '_' (CGI-style frameworks read X_Gatehouse_User as
+ * X-Gatehouse-User). */
+int gw_http_is_client_override(const char *name, size_t len);
 /* 1 if token `tok` (case-insensitive) appears in the comma list v. */
 int gw_http_list_has(const char *v, size_t vl, const char *tok);
 

@@ -255,7 +255,9 @@ void gw_log_batch_done(void *arg)
 }
 
 /* Queue the decision row for the current request, then release `held`
- * (async) or wait for the commit (strict). */
+ * (async) or wait for the commit (strict). A row the log refuses (writer
+ * down, queue full) fails the request closed in both modes: async must not
+ * turn a flood into unlogged responses. */
 static void decide_and_release(struct gw_conn *c, struct db_decision *d, enum conn_state next)
 {
     db_commit_cb commit_cb = conn_commit_staged;
@@ -264,31 +266,34 @@ static void decide_and_release(struct gw_conn *c, struct db_decision *d, enum co
     c->logged = 1;
     if (strict) {
         c->log_pending++;
-        if (gw_log_decision(srv, c->w, d, commit_cb, c) != 0) {
+    }
+    if (gw_log_decision(srv, c->w, d, strict ? commit_cb : NULL, strict ? c : NULL) != 0) {
+        if (strict) {
             c->log_pending--;
-            /* Fail closed: nothing is released without its row. */
-            evbuffer_drain(c->held, evbuffer_get_length(c->held));
-            static const char r503[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
-                                       "text/plain\r\nContent-Length: 20\r\nConnection: "
-                                       "close\r\n\r\ndecision log is down\n";
-            evbuffer_add(c->out, r503, sizeof(r503) - 1);
-            c->keep_alive = 0;
-            if (c->up != NULL) {
-                up_close(c->up, "log refused");
-                c->up = NULL;
-            }
-            c->resp_done = 1;
-            conn_set_state(c, CS_RESPOND);
-            conn_update_events(c);
-            return;
         }
+        /* Fail closed: nothing is released without its row. */
+        evbuffer_drain(c->held, evbuffer_get_length(c->held));
+        static const char r503[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
+                                   "text/plain\r\nContent-Length: 20\r\nConnection: "
+                                   "close\r\n\r\ndecision log is down\n";
+        evbuffer_add(c->out, r503, sizeof(r503) - 1);
+        c->keep_alive = 0;
+        if (c->up != NULL) {
+            up_close(c->up, "log refused");
+            c->up = NULL;
+        }
+        c->resp_done = 1;
+        conn_set_state(c, CS_RESPOND);
+        conn_update_events(c);
+        return;
+    }
+    if (strict) {
         atomic_fetch_add(&srv->ctr.log_waits, 1);
         c->prelog_state = next;
         conn_set_state(c, CS_LOGWAIT);
         conn_update_events(c);
         return;
     }
-    (void)gw_log_decision(srv, c->w, d, NULL, NULL);
     conn_set_state(c, next);
     evbuffer_add_buffer(c->out, c->held);
 }
@@ -406,6 +411,10 @@ static void conn_update_events(struct gw_conn *c)
             /* Request fully read: keep read interest (no epoll_ctl churn per
              * request); early pipelined bytes are buffered up to the mark. */
             rd = evbuffer_get_length(c->in) < GW_HIGH_WATER;
+        } else if (c->special == GW_SPECIAL_LOGOUT) {
+            /* the gateway reads a back-channel logout body itself (no
+             * upstream): keep reading until it is all here (<= 16 KiB) */
+            rd = c->state == CS_UPSTREAM;
         } else {
             rd = c->state != CS_RESPOND && c->up != NULL && c->up->ready &&
                  evbuffer_get_length(c->up->out) < GW_HIGH_WATER;
@@ -555,6 +564,8 @@ static void start_request(struct gw_conn *c)
     c->route = NULL;
     c->route_idx = -1;
     c->body_done = 0;
+    c->body_started = 0;
+    c->up_attempts = 0; /* a stale pooled connection may be retried once per request */
     c->body_bytes = 0;
     c->bytes_in_req = 0;
     c->resp_status = 0;
@@ -597,7 +608,7 @@ static http_parser_settings req_body_settings = {
     .on_message_complete = on_msg_complete_req,
 };
 
-static void build_upstream_head(struct gw_conn *c, struct evbuffer *b);
+static int build_upstream_head(struct gw_conn *c, struct evbuffer *b) GH_WUR;
 static void logout_body(struct gw_conn *c);
 static int up_start(struct gw_conn *c);
 
@@ -825,9 +836,11 @@ static void up_arm_timer(struct gw_upconn *u, int ms)
     event_add(u->timer, &tv);
 }
 
-static struct gw_upconn *up_new(struct gw_worker *w, int route_idx)
+/* A new upstream connection for route_idx of st, the snapshot the request
+ * was routed with (the worker's current one may be newer after a reload,
+ * with another upstream at that index). */
+static struct gw_upconn *up_new(struct gw_worker *w, struct gw_state *st, int route_idx)
 {
-    struct gw_state *st = w->state;
     const struct gw_route_rt *rt = &st->rt[route_idx];
     int fd = socket(rt->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
@@ -1005,7 +1018,7 @@ static int up_start(struct gw_conn *c)
     }
     int reused = u != NULL;
     if (u == NULL) {
-        u = up_new(w, c->route_idx);
+        u = up_new(w, c->st, c->route_idx);
         if (u == NULL) {
             up_fail(c, GH_R_UPSTREAM_CONNECT, "cannot create socket");
             return -1;
@@ -1026,7 +1039,10 @@ static int up_start(struct gw_conn *c)
     c->up = u;
     c->up_attempts++;
     evbuffer_drain(u->in, evbuffer_get_length(u->in));
-    build_upstream_head(c, u->out);
+    if (build_upstream_head(c, u->out) != 0) {
+        up_fail(c, GH_R_INTERNAL, "cannot build the upstream request head");
+        return -1;
+    }
     if (u->connect_failed) {
         up_fail(c, GH_R_UPSTREAM_CONNECT, strerror(errno));
         return -1;
@@ -1161,7 +1177,7 @@ static void up_retry(struct gw_conn *c, struct gw_upconn *u)
 {
     up_close(u, "stale pooled connection");
     c->up = NULL;
-    struct gw_upconn *nu = up_new(c->w, c->route_idx);
+    struct gw_upconn *nu = up_new(c->w, c->st, c->route_idx);
     if (nu == NULL || nu->connect_failed) {
         if (nu) {
             up_close(nu, "connect failed");
@@ -1174,7 +1190,10 @@ static void up_retry(struct gw_conn *c, struct gw_upconn *u)
     nu->req_is_head = strcmp(c->rh.method, "HEAD") == 0;
     c->up = nu;
     c->up_attempts++;
-    build_upstream_head(c, nu->out);
+    if (build_upstream_head(c, nu->out) != 0) {
+        up_fail(c, GH_R_INTERNAL, "cannot build the upstream request head");
+        return;
+    }
     up_arm_timer(nu, c->st->cfg->routes[c->route_idx].upstream.connect_timeout_ms);
     up_update_events(nu);
 }
@@ -1287,23 +1306,33 @@ static void hb_hdr(struct hbuf *h, const char *n, const char *v, size_t vl)
     hb_add(h, "\r\n", 2);
 }
 
-static void build_upstream_head(struct gw_conn *c, struct evbuffer *b)
+/* Writes the upstream request head into b. -1 (and nothing written) if it
+ * cannot be built: the caller must then answer the client itself and never
+ * forward anything -- a missing head would make the upstream read the
+ * request body as a request. */
+static int build_upstream_head(struct gw_conn *c, struct evbuffer *b)
 {
     const struct gw_req_head *rh = &c->rh;
     const struct gw_route *rt = c->route;
     const struct gw_config *cfg = c->st->cfg;
-    /* The rewritten head is at most the received head plus the few headers
-     * we add (< 1 KiB); heads beyond the stack buffer (large configured
-     * limits) get a heap buffer of that size. */
+    /* Bound on the rewritten head: the received header lines (<= head_len),
+     * plus values we copy a second time (a trusted X-Forwarded-For and
+     * X-Forwarded-Host, each <= head_len), plus the base path and the few
+     * fixed headers we add (< 1 KiB). Small heads fit the stack buffer. */
+    size_t base_len = rt->upstream.base_path != NULL ? strlen(rt->upstream.base_path) : 0;
+    size_t need = 3 * (size_t)c->head_len + base_len + 2048;
     char stack[24576];
     struct hbuf h = {.p = stack, .cap = sizeof(stack)};
     char *heap = NULL;
-    if (c->head_len + 4096 > sizeof(stack)) {
-        heap = malloc(c->head_len + 4096);
-        if (heap != NULL) {
-            h.p = heap;
-            h.cap = c->head_len + 4096;
+    if (need > sizeof(stack)) {
+        heap = malloc(need);
+        if (heap == NULL) {
+            GH_ERROR("conn=%llu: no memory for a %zu-byte upstream request head",
+                     (unsigned long long)c->id, need);
+            return -1;
         }
+        h.p = heap;
+        h.cap = need;
     }
     const char *conn_hdr = NULL;
     size_t conn_len = 0;
@@ -1339,7 +1368,8 @@ static void build_upstream_head(struct gw_conn *c, struct evbuffer *b)
     for (int i = 0; i < rh->n_hdrs; i++) {
         const struct gw_hdr *hd = &rh->hdrs[i];
         const char *name = c->head + hd->name_off;
-        if (gw_http_is_hop_or_owned(name, hd->name_len)) {
+        if (gw_http_is_hop_or_owned(name, hd->name_len) ||
+            gw_http_is_client_override(name, hd->name_len)) {
             continue;
         }
         if (gw_authz_strips(c, name, hd->name_len)) {
@@ -1353,8 +1383,9 @@ static void build_upstream_head(struct gw_conn *c, struct evbuffer *b)
                 break;
             }
         }
-        /* headers named in Connection are hop-by-hop too (RFC 9110 7.6.1) */
-        if (!skip && conn_hdr != NULL) {
+        /* headers named in Connection are hop-by-hop too (RFC 9110 7.6.1),
+         * except Host: "Connection: host" must not send a request without it */
+        if (!skip && conn_hdr != NULL && (int)i != rh->host_idx) {
             char nm[64];
             if (hd->name_len < sizeof(nm)) {
                 memcpy(nm, name, hd->name_len);
@@ -1394,16 +1425,18 @@ static void build_upstream_head(struct gw_conn *c, struct evbuffer *b)
     const struct gw_hdr *hh = &rh->hdrs[rh->host_idx];
     hb_hdr(&h, "X-Forwarded-Host", c->head + hh->val_off, hh->val_len);
     if (h.overflow) {
-        /* Only reachable when the heap buffer could not be allocated: send
-         * nothing (never a cut head); the upstream read timeout answers 504. */
-        GH_ERROR("conn=%llu: request head buffer unavailable", (unsigned long long)c->id);
+        /* Not reachable with the bound above; if it ever is, send nothing
+         * (never a cut head) and let the caller refuse the request. */
+        GH_ERROR("conn=%llu: upstream request head overflow (%zu bytes)",
+                 (unsigned long long)c->id, h.cap);
         free(heap);
-        return;
+        return -1;
     }
     evbuffer_add(b, h.p, h.n);
     free(heap);
     gw_authz_add_headers(c, b);
     evbuffer_add(b, "\r\n", 2);
+    return 0;
 }
 
 static void pump_request_body(struct gw_conn *c)
@@ -1581,13 +1614,15 @@ static int response_head(struct gw_conn *c, struct gw_upconn *u)
         if (colon != NULL) {
             size_t nl = (size_t)(colon - s);
             int skip = gw_http_is_hop_or_owned(s, nl);
-            if (skip && nl == 14 && strncasecmp(s, "content-length", 14) == 0 && u->raw_body) {
+            int framing = u->raw_body && ((nl == 14 && strncasecmp(s, "content-length", 14) == 0) ||
+                                          (nl == 17 && strncasecmp(s, "transfer-encoding", 17) == 0));
+            if (framing) {
                 skip = 0; /* framing passes through unchanged */
             }
-            if (skip && nl == 17 && strncasecmp(s, "transfer-encoding", 17) == 0 && u->raw_body) {
-                skip = 0;
-            }
-            if (!skip && conn_hdr != NULL && nl < 64) {
+            /* Connection tokens name hop-by-hop headers, never the framing:
+             * "Connection: content-length" must not leave a keep-alive
+             * client unable to find the end of the body. */
+            if (!skip && !framing && conn_hdr != NULL && nl < 64) {
                 char nm[64];
                 memcpy(nm, s, nl);
                 nm[nl] = '\0';
@@ -1716,7 +1751,27 @@ static void request_finished(struct gw_conn *c)
     }
 }
 
+static void conn_process_once(struct gw_conn *c);
+
+/* A request the gateway answers itself (404, 401, the JWKS) finishes inside
+ * conn_process and would process the next pipelined request from there:
+ * one stack frame chain per request, and 4,000 pipelined requests crashed
+ * the worker. A nested call only marks another pass, made here in a loop. */
 static void conn_process(struct gw_conn *c)
+{
+    if (c->processing) {
+        c->process_again = 1;
+        return;
+    }
+    c->processing = 1;
+    do {
+        c->process_again = 0;
+        conn_process_once(c);
+    } while (c->process_again && c->state != CS_CLOSED);
+    c->processing = 0;
+}
+
+static void conn_process_once(struct gw_conn *c)
 {
     switch (c->state) {
     case CS_IDLE:

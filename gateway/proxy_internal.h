@@ -98,7 +98,9 @@ struct gw_conn {
     const char *close_reason;
     unsigned head_ok : 1, keep_alive : 1, body_done : 1, body_started : 1, body_too_large : 1,
         resp_head_done : 1, resp_done : 1, logged : 1, peer_eof : 1,
-        read_wants_write : 1, write_wants_read : 1;
+        read_wants_write : 1, write_wants_read : 1,
+        processing : 1,    /* inside conn_process: a nested call only asks for another pass */
+        process_again : 1; /* ... which the outer call then makes (no recursion per request) */
 
     struct gw_authz_conn *az; /* identity state for this connection */
     int special;              /* GW_SPECIAL_* endpoint served by the gateway itself */

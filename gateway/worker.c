@@ -16,9 +16,20 @@
 
 #include "gateway/authz_glue.h"
 #include "gateway/base/log.h"
+#include "gateway/base/util.h"
 #include "gateway/gateway.h"
 #include "gateway/proxy_internal.h"
 #include "gateway/session.h"
+
+static void accept_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_worker *w = arg;
+    (void)fd;
+    (void)what;
+    if (!w->draining) {
+        event_add(w->accept_ev, NULL);
+    }
+}
 
 static void accept_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -28,8 +39,25 @@ static void accept_cb(evutil_socket_t fd, short what, void *arg)
         socklen_t sl = sizeof(ss);
         int cfd = accept4(fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (cfd < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-                GH_WARN("worker %d accept: %s", w->id, strerror(errno));
+            int e = errno;
+            if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+                /* The connection stays in the backlog and the level-triggered
+                 * listener would fire again at once: a busy loop at 100 % CPU
+                 * writing a warning per turn. Pause accepting for 100 ms and
+                 * warn at most once a second. */
+                w->accept_pauses++;
+                int64_t now = gh_mono_us();
+                if (w->accept_warned_us == 0 || now - w->accept_warned_us >= 1000000) {
+                    GH_WARN("worker %d accept: %s; not accepting for 100 ms (%llu pauses so far; "
+                            "raise the descriptor limit, LimitNOFILE)",
+                            w->id, strerror(e), (unsigned long long)w->accept_pauses);
+                    w->accept_warned_us = now;
+                }
+                event_del(w->accept_ev);
+                struct timeval pause = {0, 100000};
+                event_add(w->accept_pause_ev, &pause);
+            } else if (e != EAGAIN && e != EWOULDBLOCK && e != EINTR) {
+                GH_WARN("worker %d accept: %s", w->id, strerror(e));
             }
             return;
         }
@@ -147,6 +175,7 @@ int gw_worker_start(struct gw_worker *w, struct gw_server *srv, int id, int list
         return gh_err_set(err, GH_R_INTERNAL, "event_base_new failed");
     }
     w->accept_ev = event_new(w->base, listen_fd, EV_READ | EV_PERSIST, accept_cb, w);
+    w->accept_pause_ev = evtimer_new(w->base, accept_resume_cb, w);
     w->notify_ev = event_new(w->base, -1, 0, notify_cb, w);
     w->reap_ev = event_new(w->base, -1, 0, reap_cb, w);
     w->tick_ev = event_new(w->base, -1, EV_PERSIST, tick_cb, w);
@@ -158,7 +187,8 @@ int gw_worker_start(struct gw_worker *w, struct gw_server *srv, int id, int list
         w->rev_applied = gw_revset_gen(srv->revset);
     }
     pthread_mutex_unlock(&srv->rev_mu);
-    if (w->accept_ev == NULL || w->notify_ev == NULL || w->reap_ev == NULL ||
+    if (w->accept_ev == NULL || w->accept_pause_ev == NULL || w->notify_ev == NULL ||
+        w->reap_ev == NULL ||
         w->tick_ev == NULL || w->log_wake_ev == NULL || w->token_cache == NULL) {
         return gh_err_set(err, GH_R_INTERNAL, "worker %d: out of memory", id);
     }

@@ -122,5 +122,14 @@ check_eq "unsigned logout token refused" 400 "$(ccurl alice --data-urlencode "lo
 expired=$(curl -sS -X POST --cacert "$PKI/idp-ca.crt" --cert "$PKI/alice.crt" --key "$PKI/alice.key" \
     -H 'Content-Type: application/json' -d "{\"sub\":\"alice\",\"iat\":1000000000,\"exp\":1000000600}" "$IDP_URL/test/logout-token")
 check_eq "expired logout token refused" 400 "$(ccurl alice --data-urlencode "logout_token=$expired" "$LOGOUT_URL" -o /dev/null -w '%{http_code}')"
+# The body in a TLS record of its own (as an IdP's HTTP client may send it):
+# the gateway must keep reading it, not stall until the header timeout.
+body="logout_token=$forged"
+printf 'POST /.well-known/gatehouse/backchannel-logout HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n' \
+    "${#body}" >"$T/lo-head"
+printf '%s' "$body" >"$T/lo-body"
+timeout 30 node "$GH_SRC/tests/integration/rawtls.mjs" --port "$GW_PORT" --ca "$PKI/server-ca.crt" \
+    --cert "$PKI/alice.crt" --key "$PKI/alice.key" --idle 1000 "$T/lo-head" "$T/lo-body" >"$T/lo.out" 2>&1
+check_eq "a logout body arriving after its head is read and judged" "HTTP/1.1 400" "$(head -c 12 "$T/lo.out")"
 check_match "invalid logouts logged" "backchannel_logout_invalid" "$(sqlite3 "$T/gw.db" "select group_concat(distinct reason) from decisions where reason like 'backchannel%'")"
 gh_finish

@@ -53,6 +53,28 @@ static void test_scan_refusals(void **st)
     assert_int_equal(r, GH_R_HTTP_SMUGGLING); /* bare CR */
     assert_int_equal(scan("GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n", &r, &hl), -1);
     assert_int_equal(r, GH_R_HTTP_SMUGGLING); /* obs-fold */
+    /* the same fold split across two reads right after the LF: the scan
+     * resumes at the SP and must still see that it starts a line */
+    {
+        const char *f = "GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n X-Gatehouse-User: admin\r\n\r\n";
+        size_t cut = strlen("GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n");
+        size_t o = 0;
+        int ln = 0;
+        assert_int_equal(gw_http_scan_head(f, cut, &o, &ln, 1024, 128, 10, &hl, &r), 0);
+        assert_int_equal(gw_http_scan_head(f, strlen(f), &o, &ln, 1024, 128, 10, &hl, &r), -1);
+        assert_int_equal(r, GH_R_HTTP_SMUGGLING);
+        /* and split after every byte */
+        o = 0;
+        ln = 0;
+        int rc = 0;
+        for (size_t k = 1; k <= strlen(f) && rc == 0; k++) {
+            rc = gw_http_scan_head(f, k, &o, &ln, 1024, 128, 10, &hl, &r);
+        }
+        assert_int_equal(rc, -1);
+        assert_int_equal(r, GH_R_HTTP_SMUGGLING);
+        /* a tab as well */
+        assert_int_equal(scan("GET / HTTP/1.1\r\nHost: a\r\n\tfolded\r\n\r\n", &r, &hl), -1);
+    }
     char nul[] = "GET / HTTP/1.1\r\nHost: a\r\nX: a\0b\r\n\r\n";
     size_t off = 0;
     int lines = 0;
