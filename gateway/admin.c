@@ -54,7 +54,7 @@
 #include "gateway/tls.h"
 #include "gateway/transport.h"
 
-#define ADMIN_MAX_CLIENTS 64
+#define ADMIN_MAX_CLIENTS 64       /* per door: the Unix socket and the mTLS listener each */
 #define ADMIN_OVERFLOW 16          /* extra clients told "503 too many" before plain closes */
 #define ADMIN_HANDSHAKE_MS 10000
 #define ADMIN_HEAD_MS 10000        /* whole head, from its first byte */
@@ -143,7 +143,10 @@ struct gw_admin {
     SSL_CTX *tls_ctx;
     uint64_t tls_gen;
     struct admin_client *clients;
-    int n_clients;
+    /* Clients per door, [0] Unix socket, [1] mTLS. Separate budgets: anyone
+     * who can reach the TCP port can hold handshakes open, and must not be
+     * able to shut root out of the local socket by doing so. */
+    int n_clients[2];
     struct admin_client *reap;
     struct event *reap_ev;
     uint64_t next_id;
@@ -893,7 +896,13 @@ static void update_events(struct admin_client *c)
 
 /* ---- authentication ------------------------------------------------------------------------ */
 
-static int subject_allowed(const struct gw_config *cfg, const char *subject, const char *cn)
+/* An entry matches the whole one-line subject (RFC 4514 style, values
+ * escaped, so "CN=a\,O=b" never equals "CN=a,O=b"), or -- only when it
+ * names a single CN ("ops-admin" or "CN=ops-admin": no ',', '+' or '='
+ * after the prefix) -- the certificate's CN. A multi-RDN entry is never
+ * compared with a CN: a CN spelled "ops-admin,O=Example" must not pass for
+ * the subject CN=ops-admin,O=Example. */
+int gw_admin_subject_allowed(const struct gw_config *cfg, const char *subject, const char *cn)
 {
     if (cfg->n_admin_subjects == 0) {
         return 1; /* any certificate the admin CA issued */
@@ -906,8 +915,8 @@ static int subject_allowed(const struct gw_config *cfg, const char *subject, con
         if (strcmp(s, subject) == 0) {
             return 1;
         }
-        if (cn[0] != '\0' &&
-            (strcmp(s, cn) == 0 || (strncmp(s, "CN=", 3) == 0 && strcmp(s + 3, cn) == 0))) {
+        const char *want = strncmp(s, "CN=", 3) == 0 ? s + 3 : s;
+        if (cn[0] != '\0' && strpbrk(want, ",+=") == NULL && strcmp(want, cn) == 0) {
             return 1;
         }
     }
@@ -950,7 +959,7 @@ static void handshake_step(struct admin_client *c)
     snprintf(c->name, sizeof(c->name), "%s", ci.subject);
     snprintf(c->thumb, sizeof(c->thumb), "%s", ci.thumbprint_hex);
     struct gw_state *st = gw_server_state(c->a->srv);
-    c->authed = subject_allowed(st->cfg, ci.subject, ci.cn);
+    c->authed = gw_admin_subject_allowed(st->cfg, ci.subject, ci.cn);
     gw_state_unref(st);
     if (!c->authed) {
         char s[120];
@@ -1012,7 +1021,7 @@ static void client_close(struct admin_client *c, const char *why)
     if (c->next != NULL) {
         c->next->prev = c->prev;
     }
-    a->n_clients--;
+    a->n_clients[c->is_tls ? 1 : 0]--;
     c->prev = NULL;
     c->next = a->reap;
     a->reap = c;
@@ -1250,7 +1259,7 @@ static void client_new(struct gw_admin *a, int fd, int is_tls, const struct sock
         c->state = AC_HANDSHAKE; /* so the IDLE enter hook runs */
         set_state(c, AC_IDLE);
     }
-    if (a->n_clients >= ADMIN_MAX_CLIENTS) {
+    if (a->n_clients[is_tls ? 1 : 0] >= ADMIN_MAX_CLIENTS) {
         c->overflow = 1;
     }
     c->next = a->clients;
@@ -1258,7 +1267,7 @@ static void client_new(struct gw_admin *a, int fd, int is_tls, const struct sock
         a->clients->prev = c;
     }
     a->clients = c;
-    a->n_clients++;
+    a->n_clients[is_tls ? 1 : 0]++;
     update_events(c);
 }
 
@@ -1281,7 +1290,8 @@ static void refuse_now(struct gw_admin *a, int fd, int is_tls, const struct sock
     struct gw_actor who = {.name = name, .address = addr, .cert_thumb = ""};
     gw_ctl_log_admin(a->srv, &who, "", "", 0, GH_R_OVERLOADED,
                      "too many admin clients; connection closed");
-    GH_WARN("admin: %d clients, refusing a connection from %s", a->n_clients, addr);
+    GH_WARN("admin: %d %s clients, refusing a connection from %s", a->n_clients[is_tls ? 1 : 0],
+            is_tls ? "mTLS" : "Unix-socket", addr);
 }
 
 static void accept_cb(evutil_socket_t lfd, short what, void *arg)
@@ -1302,7 +1312,7 @@ static void accept_cb(evutil_socket_t lfd, short what, void *arg)
             }
             return;
         }
-        if (a->n_clients >= ADMIN_MAX_CLIENTS + ADMIN_OVERFLOW) {
+        if (a->n_clients[is_tls ? 1 : 0] >= ADMIN_MAX_CLIENTS + ADMIN_OVERFLOW) {
             refuse_now(a, fd, is_tls, &ss);
             continue;
         }

@@ -119,6 +119,12 @@ int gw_admin_route(const char *method, const char *path, size_t path_len, const 
 long gw_admin_pct_decode(const char *in, size_t len, int plus_space, char *out,
                          size_t cap) GH_WUR;
 
+struct gw_config;
+/* Is an admin certificate with this one-line subject and CN on
+ * admin.allowed_subjects (empty list: yes)? An entry is a whole subject,
+ * or a single CN ("ops-admin" / "CN=ops-admin") compared with the CN. */
+int gw_admin_subject_allowed(const struct gw_config *cfg, const char *subject, const char *cn);
+
 /* The decoded value of query parameter key, or NULL if absent. */
 const char *gw_admin_query(const struct gw_admin_req *req, const char *key);
 

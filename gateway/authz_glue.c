@@ -52,6 +52,7 @@ struct gw_authz {
     char jwks_uri[1024];
     struct az_signer *signer;
     char iss_url[512];
+    char fingerprint[3072]; /* issuer_fingerprint() the keys and ctx belong to */
 };
 
 struct gw_authz_conn {
@@ -200,6 +201,54 @@ static void load_persisted_keys(struct gw_server *srv, struct gw_authz *a)
     }
 }
 
+/* The issuer settings the keys and the TLS context were made for. */
+static void issuer_fingerprint(const struct gw_issuer_config *ic, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s\n%s\n%s\n%s\n%s", ic->issuer, ic->jwks_uri ? ic->jwks_uri : "",
+             ic->ca_file ? ic->ca_file : "", ic->cert_file ? ic->cert_file : "",
+             ic->key_file ? ic->key_file : "");
+}
+
+/* A reload changed where keys come from (issuer, jwks_uri, CA, client
+ * certificate): the keys of the old source must not verify tokens for the
+ * new one. Drop them (tokens are refused as unknown_kid until the new keys
+ * arrive: fail closed) and rebuild the TLS context for the next fetch. */
+static void issuer_follow_config(struct gw_server *srv, struct gw_authz *a)
+{
+    struct gw_state *st = gw_server_state(srv);
+    const struct gw_issuer_config *ic = &st->cfg->issuer;
+    char fp[sizeof(a->fingerprint)];
+    issuer_fingerprint(ic, fp, sizeof(fp));
+    if (strcmp(fp, a->fingerprint) != 0) {
+        GH_WARN("issuer settings changed (now %s): dropping the cached keys, fetching anew",
+                ic->issuer);
+        struct gh_err err = {0};
+        SSL_CTX *ctx = gw_tls_client_ctx_new(ic->ca_file, ic->cert_file, ic->key_file, &err);
+        if (ctx == NULL) {
+            GH_ERROR("issuer TLS settings: %s (keeping the previous TLS context)", err.msg);
+        } else {
+            SSL_CTX_free(a->ctx);
+            a->ctx = ctx;
+        }
+        keys_swap(a, NULL, 0);
+        snprintf(a->iss_url, sizeof(a->iss_url), "%s", ic->issuer);
+        snprintf(a->fingerprint, sizeof(a->fingerprint), "%s", fp);
+    }
+    gw_state_unref(st);
+}
+
+void gw_authz_config_changed(struct gw_server *srv)
+{
+    struct gw_authz *a = srv->authz;
+    if (a == NULL || !a->running) {
+        return;
+    }
+    pthread_mutex_lock(&a->mu);
+    a->want_refresh = 1;
+    pthread_cond_signal(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+}
+
 static void *fetcher_main(void *arg)
 {
     struct gw_server *srv = arg;
@@ -209,11 +258,15 @@ static void *fetcher_main(void *arg)
     while (!a->stop) {
         pthread_mutex_unlock(&a->mu);
         a->last_attempt_mono = gh_mono_us();
+        issuer_follow_config(srv, a);
         int ok = fetch_keys(srv, a) == 0;
         pthread_mutex_lock(&a->mu);
         a->want_refresh = 0;
-        struct gw_state *st = srv->state;
+        pthread_mutex_unlock(&a->mu);
+        struct gw_state *st = gw_server_state(srv); /* a reference: a reload may free the old one */
         int period = st->cfg->issuer.jwks_refresh_s > 0 ? st->cfg->issuer.jwks_refresh_s : 300;
+        gw_state_unref(st);
+        pthread_mutex_lock(&a->mu);
         if (!ok) {
             period = period > 5 ? 5 : period; /* retry sooner while failing */
         }
@@ -268,6 +321,7 @@ int gw_authz_server_start(struct gw_server *srv, struct gh_err *err)
         return 0;
     }
     snprintf(a->iss_url, sizeof(a->iss_url), "%s", cfg->issuer.issuer);
+    issuer_fingerprint(&cfg->issuer, a->fingerprint, sizeof(a->fingerprint));
     a->ctx = gw_tls_client_ctx_new(cfg->issuer.ca_file, cfg->issuer.cert_file,
                                    cfg->issuer.key_file, err);
     if (a->ctx == NULL) {
@@ -537,7 +591,10 @@ enum gh_reason gw_authz_request(struct gw_conn *c, char *extra, size_t extra_len
     uint8_t th[32];
     SHA256((const uint8_t *)tok, tl, th);
     int64_t now_s = gh_now_us() / 1000000;
-    struct az_token *t = az_token_cache_get(c->w->token_cache, th, gen, now_s);
+    /* A cached verification holds for one key set and one config snapshot:
+     * a reload can change the audiences, the typ rule or the skew. */
+    uint64_t cgen = (st->generation << 32) ^ (gen & 0xffffffffu);
+    struct az_token *t = az_token_cache_get(c->w->token_cache, th, cgen, now_s);
     if (t != NULL) {
         t = az_token_ref(t);
     } else {
@@ -555,7 +612,7 @@ enum gh_reason gw_authz_request(struct gw_conn *c, char *extra, size_t extra_len
             snprintf(extra, extra_len, "%s", hdr_invalid);
             return r;
         }
-        az_token_cache_put(c->w->token_cache, th, gen, t);
+        az_token_cache_put(c->w->token_cache, th, cgen, t);
     }
     az_jwks_unref(keys);
     az->tok = t; /* our reference until gw_authz_reset */

@@ -26,6 +26,9 @@ struct gw_worker;
  * first), the assertion signer; stop joins the fetcher. */
 int gw_authz_server_start(struct gw_server *srv, struct gh_err *err) GH_WUR;
 void gw_authz_server_stop(struct gw_server *srv);
+/* A new config snapshot is in place: the key fetcher re-reads the issuer
+ * settings now (dropping the keys if their source changed). */
+void gw_authz_config_changed(struct gw_server *srv);
 
 /* Connection lifetime. */
 void gw_authz_conn_init(struct gw_conn *c);

@@ -2069,6 +2069,44 @@ static void set_str_defaults(struct ctx *cx, struct gw_config *c)
     }
 }
 
+/* 1 if a and b are the same file or hold the same bytes (a copied CA
+ * bundle is still the same CA). Unreadable files compare unequal: loading
+ * them reports the error. */
+static int same_file_content(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    if (stat(a, &sa) != 0 || stat(b, &sb) != 0) {
+        return 0;
+    }
+    if (sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino) {
+        return 1;
+    }
+    if (sa.st_size != sb.st_size || sa.st_size > (off_t)(4 << 20)) {
+        return 0;
+    }
+    FILE *fa = fopen(a, "rb");
+    FILE *fb = fopen(b, "rb");
+    int same = fa != NULL && fb != NULL;
+    char ba[4096], bb[4096];
+    while (same) {
+        size_t na = fread(ba, 1, sizeof(ba), fa);
+        size_t nb = fread(bb, 1, sizeof(bb), fb);
+        if (na != nb || memcmp(ba, bb, na) != 0) {
+            same = 0;
+        }
+        if (na == 0) {
+            break;
+        }
+    }
+    if (fa != NULL) {
+        fclose(fa);
+    }
+    if (fb != NULL) {
+        fclose(fb);
+    }
+    return same;
+}
+
 static void check_global(struct ctx *cx, struct gw_config *c, const struct found *f)
 {
     if (found_k(&top_sec, f, "tls") == NULL) {
@@ -2118,6 +2156,14 @@ static void check_global(struct ctx *cx, struct gw_config *c, const struct found
     if (c->admin_listen != NULL && c->admin_client_ca_file == NULL) {
         err_at(cx, cx->admin_listen_val,
                "`admin.listen` needs `admin.client_ca` (the CA for admin client certificates)");
+    }
+    if (c->admin_listen != NULL && c->admin_client_ca_file != NULL &&
+        c->tls_client_ca_file != NULL && c->n_admin_subjects == 0 &&
+        same_file_content(c->admin_client_ca_file, c->tls_client_ca_file)) {
+        err_at(cx, cx->admin_listen_val,
+               "`admin.client_ca` is the same CA as `tls.client_ca` and `admin.allowed_subjects` "
+               "is empty: every user certificate would be an admin. Use a CA of its own for "
+               "admin certificates, or list the admins in `admin.allowed_subjects`");
     }
     if (c->admin_listen != NULL && c->listen != NULL && strcmp(c->admin_listen, c->listen) == 0) {
         err_at(cx, cx->admin_listen_val, "`admin.listen` must differ from `server.listen`");

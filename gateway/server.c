@@ -266,6 +266,7 @@ static void swap_state(struct gw_server *srv, struct gw_state *ns)
     for (int i = 0; i < srv->n_workers; i++) {
         gw_worker_wake(&srv->workers[i]);
     }
+    gw_authz_config_changed(srv);
 }
 
 static void do_reload_inner(struct gw_server *srv, const char *why);

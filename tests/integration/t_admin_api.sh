@@ -373,6 +373,26 @@ check_eq "crowd refusals logged as overloaded" 6 \
 check_eq "the query string is not logged as part of the path" 0 \
     "$(q "select count(*) from decisions where route='admin' and path like '%?%'")"
 
+# --- the local socket has its own budget ------------------------------------------------
+# Anyone who can reach the mTLS port can open connections and send nothing
+# (each holds a handshake for up to 10 s). 82 of them must not shut root
+# out of the Unix socket.
+node -e '
+const net = require("net"); const ss = []; let n = 0;
+for (let i = 0; i < 82; i++) {
+  const s = net.connect(Number(process.argv[1]), "127.0.0.1", () => { if (++n === 82) console.error("holding 82"); });
+  s.on("error", () => {}); ss.push(s);
+}
+setTimeout(() => process.exit(0), 15000);
+' "$ADMIN_PORT" 2>"$T/holders.log" &
+holders=$!
+wait_log "$T/holders.log" "holding 82" 10
+sleep 0.5
+check_eq "with 82 silent connections on the mTLS port, the Unix socket still answers" \
+    '{"ok":true}' "$(ucurl "$U/v1/health")"
+kill "$holders" 2>/dev/null
+wait "$holders" 2>/dev/null
+
 # --- stop and restart ----------------------------------------------------------------
 # A clean stop (under ASan this also runs the leak check at exit).
 stop_bg gw

@@ -141,6 +141,28 @@ check_match "same connection after the reload: assertion re-signed by the new na
 exec {KA[1]}>&-
 wait "$KA_PID" 2>/dev/null || true
 
+# A reload that narrows the audiences: a token verified (and cached) under
+# the old list is checked again, not served from the cache.
+reloads_done() { grep -c "reload ok" "$T/gw.log"; }
+reload_gw() { # wait for one more "reload ok" than before
+    local n
+    n=$(reloads_done)
+    kill -HUP "$(bg_pid gw)"
+    for _ in $(seq 100); do
+        [ "$(reloads_done)" -gt "$n" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+check_eq "alice's token passes (and is cached) before the audience change" 200 "$(req alice "$ALICE" /echo)"
+sed -i 's/^  audiences: \[gatehouse\]$/  audiences: [another-api]/' "$T/gw.yaml"
+check "reload with audiences [another-api]" reload_gw
+check_eq "the cached token is refused after the reload" 401 "$(req alice "$ALICE" /echo)"
+check_eq "reason token_bad_audience" token_bad_audience "$(last_reason)"
+sed -i 's/^  audiences: \[another-api\]$/  audiences: [gatehouse]/' "$T/gw.yaml"
+check "reload with audiences [gatehouse] again" reload_gw
+check_eq "and accepted again once the audience is back" 200 "$(req alice "$ALICE" /echo)"
+
 # --- binding: alice's token over bob's certificate -------------------------
 hits_before=$(upstream_hits up 'x-gatehouse-user=alice' || true)
 check_eq "alice's token with bob's cert -> 401" 401 "$(req bob "$ALICE" /echo)"

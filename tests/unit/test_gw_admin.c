@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "gateway/admin_internal.h"
+#include "gateway/config.h"
 
 static struct gw_admin_req req; /* ~10 KiB: keep it off the stack */
 
@@ -605,9 +606,35 @@ static void test_error_json_and_printable(void **state)
     assert_string_equal(out, "a??");
 }
 
+static void test_admin_subjects(void **state)
+{
+    (void)state;
+    struct gw_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    char full[] = "CN=ops-admin,O=Gatehouse Test";
+    char bare[] = "CN=alice";
+    cfg.admin_subjects[0] = full;
+    cfg.admin_subjects[1] = bare;
+    cfg.n_admin_subjects = 2;
+    /* the real subjects */
+    assert_true(gw_admin_subject_allowed(&cfg, "CN=ops-admin,O=Gatehouse Test", "ops-admin"));
+    assert_true(gw_admin_subject_allowed(&cfg, "CN=alice,O=Anything", "alice"));
+    /* a CN spelled like the whole allowed subject, from another organisation */
+    assert_false(gw_admin_subject_allowed(&cfg, "CN=ops-admin\\,O=Gatehouse Test,O=Evil Corp",
+                                          "ops-admin,O=Gatehouse Test"));
+    /* a CN equal to the full entry minus "CN=" */
+    assert_false(gw_admin_subject_allowed(&cfg, "CN=x", "ops-admin,O=Gatehouse Test"));
+    /* the multi-RDN entry's CN alone is not enough either */
+    assert_false(gw_admin_subject_allowed(&cfg, "CN=ops-admin,O=Evil Corp", "ops-admin"));
+    assert_false(gw_admin_subject_allowed(&cfg, "CN=bob", "bob"));
+    cfg.n_admin_subjects = 0;
+    assert_true(gw_admin_subject_allowed(&cfg, "CN=bob", "bob")); /* empty list: the CA decides */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_admin_subjects),
         cmocka_unit_test(test_simple_routes),
         cmocka_unit_test(test_incremental),
         cmocka_unit_test(test_path_params),

@@ -47,7 +47,7 @@ static int group_setup(void **state)
         return -1;
     }
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-        write_file(tmpdir, files[i], "x\n");
+        write_file(tmpdir, files[i], files[i]); /* distinct contents: distinct CAs */
     }
     return 0;
 }
@@ -673,6 +673,22 @@ static void test_err_admin(void **state)
     expect_one(MIN_CFG "server: {listen: '127.0.0.1:9444'}\n"
                        "admin: {listen: '127.0.0.1:9444', client_ca: admin-ca.crt}\n",
                15, 17, "must differ from `server.listen`");
+    /* the users' CA as the admin CA with no allow-list: every user an admin */
+    expect_one(MIN_CFG "admin: {listen: '127.0.0.1:9444', client_ca: client-ca.crt}\n", 14, 17,
+               "every user certificate would be an admin");
+    write_file(tmpdir, "client-ca-copy.crt", "client-ca.crt");
+    expect_one(MIN_CFG "admin: {listen: '127.0.0.1:9444', client_ca: client-ca-copy.crt}\n", 14,
+               17, "is the same CA as `tls.client_ca`");
+    /* with an allow-list it is the operator's explicit choice */
+    struct gh_errlist errs;
+    struct gw_config *c = load(MIN_CFG "admin: {listen: '127.0.0.1:9444', client_ca: client-ca.crt, "
+                                       "allowed_subjects: ['CN=ops-admin']}\n",
+                               &errs);
+    if (c == NULL) {
+        dump(&errs);
+    }
+    assert_non_null(c);
+    gw_config_unref(c);
     char longsock[200];
     memset(longsock, 'a', sizeof(longsock) - 1);
     longsock[sizeof(longsock) - 1] = '\0';
