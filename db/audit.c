@@ -14,6 +14,10 @@
  * copied from the process log) is compared with the row it names: a
  * checkpoint beyond the last row means the tail was truncated, a different
  * hash means the chain was rewritten. The first problem found is reported.
+ *
+ * The per-row checks are a small walker (db_chain_walk_*) that retention
+ * runs too, over the rows it is about to delete: a gap or an edit in the
+ * purged range must stop retention, not vanish with the rows.
  */
 #include "db/db_int.h"
 
@@ -58,6 +62,91 @@ static int bad(struct db_audit_result *r, int64_t id, const char *fmt, ...)
     vsnprintf(r->msg, sizeof(r->msg), fmt, ap);
     va_end(ap);
     return 1;
+}
+
+int db_chain_walk_start(sqlite3 *db, struct db_chain_walk *w, struct gh_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int ret = -1;
+    memset(w, 0, sizeof(*w));
+    w->next_id = 1;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT row_id, row_hash FROM chain_anchor ORDER BY row_id DESC LIMIT 1",
+                           -1, &st, NULL) != SQLITE_OK) {
+        db_sql_err(db, err, "read chain anchor");
+        goto out;
+    }
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        w->anchor_id = sqlite3_column_int64(st, 0);
+        w->next_id = w->anchor_id + 1;
+        if (sqlite3_column_bytes(st, 1) != DB_HASH_LEN) {
+            w->bad_id = w->next_id;
+            snprintf(w->msg, sizeof(w->msg), "retention anchor at row %lld is malformed",
+                     (long long)w->anchor_id);
+            ret = 1;
+            goto out;
+        }
+        memcpy(w->anchor_hash, sqlite3_column_blob(st, 1), DB_HASH_LEN);
+        memcpy(w->prev, w->anchor_hash, DB_HASH_LEN);
+    } else if (rc != SQLITE_DONE) {
+        db_sql_err(db, err, "read chain anchor");
+        goto out;
+    }
+    ret = 0;
+out:
+    sqlite3_finalize(st);
+    return ret;
+}
+
+static int walk_bad(struct db_chain_walk *w, int64_t id, const char *fmt, ...) GH_PRINTF(3, 4);
+static int walk_bad(struct db_chain_walk *w, int64_t id, const char *fmt, ...)
+{
+    w->bad_id = id;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(w->msg, sizeof(w->msg), fmt, ap);
+    va_end(ap);
+    return 1;
+}
+
+int db_chain_walk_row(struct db_chain_walk *w, sqlite3_stmt *st, int first)
+{
+    struct db_val v[DB_NCOLS];
+    db_row_from_stmt(st, first, v);
+    int64_t id = v[DB_C_id].i;
+    int64_t expect = w->next_id;
+    if (id < expect) {
+        return walk_bad(w, id, "row %lld is out of sequence (expected row %lld)", (long long)id,
+                        (long long)expect);
+    }
+    if (id > expect) {
+        if (id == expect + 1) {
+            return walk_bad(w, expect, "row %lld is missing (deleted; next row is %lld)",
+                            (long long)expect, (long long)id);
+        }
+        return walk_bad(w, expect, "rows %lld..%lld are missing (deleted)", (long long)expect,
+                        (long long)(id - 1));
+    }
+    const void *ph = sqlite3_column_blob(st, first + DB_NCOLS);
+    int phn = sqlite3_column_bytes(st, first + DB_NCOLS);
+    if (phn != DB_HASH_LEN || memcmp(ph, w->prev, DB_HASH_LEN) != 0) {
+        return walk_bad(w, id,
+                        "row %lld: prev_hash does not match row %lld's hash (rows removed or "
+                        "chain spliced)",
+                        (long long)id, (long long)(id - 1));
+    }
+    uint8_t h[DB_HASH_LEN];
+    db_row_hash(w->prev, v, h);
+    const void *rh = sqlite3_column_blob(st, first + DB_NCOLS + 1);
+    int rhn = sqlite3_column_bytes(st, first + DB_NCOLS + 1);
+    if (rhn != DB_HASH_LEN || memcmp(rh, h, DB_HASH_LEN) != 0) {
+        return walk_bad(w, id, "row %lld: content does not match its hash (row edited)",
+                        (long long)id);
+    }
+    memcpy(w->prev, h, DB_HASH_LEN);
+    w->next_id = id + 1;
+    return 0;
 }
 
 /* Hash stored for row id (0 found, 1 absent, -1 error). */
@@ -119,7 +208,7 @@ static int audit_run(const char *path, int64_t ext_id, const uint8_t *ext_hash,
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL, *byid = NULL;
     int ret = -1;
-    uint8_t prev[DB_HASH_LEN] = {0}, anchor_hash[DB_HASH_LEN] = {0};
+    struct db_chain_walk w;
     memset(r, 0, sizeof(*r));
 
     db = db_conn_open(path, DB_CONN_READ, 0, 0, err);
@@ -129,28 +218,15 @@ static int audit_run(const char *path, int64_t ext_id, const uint8_t *ext_hash,
     if (db_exec(db, "BEGIN", err) != 0) {
         goto out;
     }
-    if (sqlite3_prepare_v2(db,
-                           "SELECT row_id, row_hash FROM chain_anchor ORDER BY row_id DESC LIMIT 1",
-                           -1, &st, NULL) != SQLITE_OK) {
-        db_sql_err(db, err, "read chain anchor");
+    int rc = db_chain_walk_start(db, &w, err);
+    r->anchor_id = w.anchor_id;
+    if (rc < 0) {
         goto out;
     }
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        r->anchor_id = sqlite3_column_int64(st, 0);
-        if (sqlite3_column_bytes(st, 1) != DB_HASH_LEN) {
-            ret = bad(r, r->anchor_id + 1, "retention anchor at row %lld is malformed",
-                      (long long)r->anchor_id);
-            goto out;
-        }
-        memcpy(anchor_hash, sqlite3_column_blob(st, 1), DB_HASH_LEN);
-        memcpy(prev, anchor_hash, DB_HASH_LEN);
-    } else if (rc != SQLITE_DONE) {
-        db_sql_err(db, err, "read chain anchor");
+    if (rc > 0) {
+        ret = bad(r, w.bad_id, "%s", w.msg);
         goto out;
     }
-    sqlite3_finalize(st);
-    st = NULL;
 
     char sql[1024];
     snprintf(sql, sizeof(sql), "SELECT %s, prev_hash, row_hash FROM decisions ORDER BY id",
@@ -159,7 +235,6 @@ static int audit_run(const char *path, int64_t ext_id, const uint8_t *ext_hash,
         db_sql_err(db, err, "read decisions");
         goto out;
     }
-    int64_t expect = r->anchor_id + 1;
     for (;;) {
         rc = sqlite3_step(st);
         if (rc == SQLITE_DONE) {
@@ -169,47 +244,13 @@ static int audit_run(const char *path, int64_t ext_id, const uint8_t *ext_hash,
             db_sql_err(db, err, "read decisions");
             goto out;
         }
-        struct db_val v[DB_NCOLS];
-        db_row_from_stmt(st, 0, v);
-        int64_t id = v[DB_C_id].i;
-        if (id < expect) {
-            ret = bad(r, id, "row %lld is out of sequence (expected row %lld)", (long long)id,
-                      (long long)expect);
+        if (db_chain_walk_row(&w, st, 0) != 0) {
+            ret = bad(r, w.bad_id, "%s", w.msg);
             goto out;
         }
-        if (id > expect) {
-            if (id == expect + 1) {
-                ret = bad(r, expect, "row %lld is missing (deleted; next row is %lld)",
-                          (long long)expect, (long long)id);
-            } else {
-                ret = bad(r, expect, "rows %lld..%lld are missing (deleted)", (long long)expect,
-                          (long long)(id - 1));
-            }
-            goto out;
-        }
-        const void *ph = sqlite3_column_blob(st, DB_NCOLS);
-        int phn = sqlite3_column_bytes(st, DB_NCOLS);
-        if (phn != DB_HASH_LEN || memcmp(ph, prev, DB_HASH_LEN) != 0) {
-            ret = bad(r, id,
-                      "row %lld: prev_hash does not match row %lld's hash (rows removed or "
-                      "chain spliced)",
-                      (long long)id, (long long)(id - 1));
-            goto out;
-        }
-        uint8_t h[DB_HASH_LEN];
-        db_row_hash(prev, v, h);
-        const void *rh = sqlite3_column_blob(st, DB_NCOLS + 1);
-        int rhn = sqlite3_column_bytes(st, DB_NCOLS + 1);
-        if (rhn != DB_HASH_LEN || memcmp(rh, h, DB_HASH_LEN) != 0) {
-            ret =
-                bad(r, id, "row %lld: content does not match its hash (row edited)", (long long)id);
-            goto out;
-        }
-        memcpy(prev, h, DB_HASH_LEN);
-        expect = id + 1;
         r->checked++;
     }
-    r->last_id = expect - 1;
+    r->last_id = w.next_id - 1;
     sqlite3_finalize(st);
     st = NULL;
 
@@ -227,7 +268,7 @@ static int audit_run(const char *path, int64_t ext_id, const uint8_t *ext_hash,
             memcpy(ch, sqlite3_column_blob(st, 1), DB_HASH_LEN);
         }
         int64_t cid = sqlite3_column_int64(st, 0);
-        if (check_point(r, byid, cid, ch, anchor_hash, "a checkpoint", &qerr) != 0) {
+        if (check_point(r, byid, cid, ch, w.anchor_hash, "a checkpoint", &qerr) != 0) {
             ret = 1;
             goto out;
         }
@@ -247,7 +288,7 @@ static int audit_run(const char *path, int64_t ext_id, const uint8_t *ext_hash,
                        (long long)ext_id, (long long)r->anchor_id);
             goto out;
         }
-        if (check_point(r, byid, ext_id, ext_hash, anchor_hash, "the given checkpoint", &qerr) !=
+        if (check_point(r, byid, ext_id, ext_hash, w.anchor_hash, "the given checkpoint", &qerr) !=
             0) {
             ret = 1;
             goto out;

@@ -587,8 +587,11 @@ int db_cli_main(int argc, char **argv)
         }
         long n = db_retention_run(a.db, (int)a.days, (int)a.batch, &err);
         if (n < 0) {
+            /* A refusal because the chain is broken exits like audit verify
+             * finding it broken: 1, so a cron job can tell it from a
+             * transient error (2). */
             fprintf(stderr, "gatehouse: db retention: %s\n", err.msg);
-            return EXIT_ERR;
+            return n == DB_RETENTION_BROKEN ? EXIT_BROKEN : EXIT_ERR;
         }
         printf("db: retention deleted %ld rows older than %lld days\n", n, a.days);
         return EXIT_OK;

@@ -170,8 +170,11 @@ int db_audit_verify(const char *path, struct db_audit_result *r, struct gh_err *
 int db_audit_verify_checkpoint(const char *path, int64_t id, const char *hash_hex,
                                struct db_audit_result *r, struct gh_err *err) GH_WUR;
 
-/* Query decisions. Filters may be NULL/0. Calls cb for each row, newest
- * first, up to limit rows. */
+/* Query decisions. Filters may be NULL/0. Calls cb for each row, up to
+ * limit rows: newest first by ts_us (ties by id); with after_id > 0, newest
+ * first by id; with oldest_first, oldest first by id (commit order) --
+ * whatever after_id is, 0 included, so a follower that pages with after_id
+ * = the last id it saw never skips a row (docs/DECISION-LOG.md). */
 struct db_query {
     int64_t since_us;
     int64_t after_id;    /* only rows with id > after_id (for follow) */
@@ -181,7 +184,7 @@ struct db_query {
     const char *reason; /* reason name */
     const char *session_id;
     int limit; /* default 100, max 10000 */
-    int oldest_first;
+    int oldest_first; /* id ascending (the follow order), see above */
 };
 typedef int (*db_row_cb)(void *arg, int64_t id, const struct db_decision *d);
 /* cb returning non-zero stops the walk (db_decisions_query still returns 0).
@@ -195,7 +198,14 @@ int db_decisions_explain(const char *path, const struct db_query *q, char *buf, 
                          struct gh_err *err) GH_WUR;
 
 /* Retention: delete rows older than days, in batches of batch rows, keeping
- * the chain verifiable (see docs/DECISION-LOG.md). Returns rows deleted or -1. */
+ * the chain verifiable (see docs/DECISION-LOG.md). Rows are deleted only
+ * after they pass audit's checks (contiguous ids from the retention anchor,
+ * linked hashes, content matching its hash, checkpoints matching). Returns
+ * rows deleted; -1 on error; DB_RETENTION_BROKEN when it refused because
+ * the rows it would delete do not verify: err names the first bad row, and
+ * that row and every row after it stay (normally nothing is deleted at all:
+ * the whole eligible range is checked before the first batch). */
+#define DB_RETENTION_BROKEN (-2L)
 long db_retention_run(const char *path, int days, int batch, struct gh_err *err);
 
 /* Small key/value table for durable gateway state that is not a decision

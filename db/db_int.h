@@ -163,6 +163,34 @@ int db_appender_add_many(struct db_appender *a, const struct db_decision *const 
 /* Insert a checkpoint for the current head (autocommit). */
 int db_appender_checkpoint(struct db_appender *a, int64_t now_us) GH_WUR;
 
+/* ---- walking the chain: audit.c ----
+ *
+ * The checks audit verify makes on every row, shared with retention (which
+ * must not delete rows that would not verify: db/retention.c). A walk starts
+ * after the newest retention anchor (or the genesis: id 0, 32 zero bytes)
+ * and is fed the rows in id order, each selected as "db_cols_sql, prev_hash,
+ * row_hash" (the hashed columns, then the two hashes). */
+
+struct db_chain_walk {
+    int64_t anchor_id;         /* the walk started after this row (0: genesis) */
+    uint8_t anchor_hash[DB_HASH_LEN];
+    int64_t next_id;           /* the id the next row must have */
+    uint8_t prev[DB_HASH_LEN]; /* the hash its prev_hash must equal */
+    int64_t bad_id;            /* set when a check fails: the first bad row */
+    char msg[200];             /* and why (log-safe, names the row) */
+};
+
+/* Start a walk at the newest chain_anchor row of db (inside the caller's
+ * transaction). Returns 0; 1 when the anchor is malformed (bad_id and msg
+ * set: the chain cannot be checked); -1 with err on a database error. */
+int db_chain_walk_start(sqlite3 *db, struct db_chain_walk *w, struct gh_err *err) GH_WUR;
+/* Check the current row of st (those columns, from column first) as the
+ * next link: its id is next_id (else rows are missing or out of sequence),
+ * its prev_hash is prev (else the chain was spliced), its row_hash is the
+ * hash of its content (else the row was edited). Returns 0 and advances
+ * next_id/prev, or 1 with bad_id and msg set (w is then not advanced). */
+int db_chain_walk_row(struct db_chain_walk *w, sqlite3_stmt *st, int first) GH_WUR;
+
 /* Recreate any secondary index of the decisions table that is missing (a
  * bulk load drops them; loud: warn, since only an interrupted one leaves
  * them missing). */

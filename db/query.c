@@ -40,19 +40,32 @@ static int build(const struct db_query *q, int explain, char *sql, size_t len, s
         {q->decision >= 0, " AND decision = :decision"},
         {q->reason != NULL, " AND reason = :reason"},
         {q->session_id != NULL, " AND session_id = :session"},
+        /* Always true; it tells SQLite where the rows of the time range
+         * start, so an oldest-first (id order, below) "since" query without
+         * a cursor scans ids from there instead of from row 1. id + 0:
+         * min(id) would otherwise be answered by walking the table in id
+         * order. */
+        {q->since_us > 0 && q->oldest_first && q->after_id <= 0,
+         " AND id >= (SELECT min(id + 0) FROM decisions WHERE ts_us >= :since)"},
     };
     for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
         if (f[i].on && n >= 0 && (size_t)n < len) {
             n += snprintf(sql + n, len - (size_t)n, "%s", f[i].frag);
         }
     }
-    /* Time order (ties by id) lets an (x, ts_us) index deliver the rows
-     * already sorted, so LIMIT stops early instead of sorting every match.
-     * A follow query (after_id) pages by id and must order by id, or rows
-     * committed out of timestamp order could be skipped between pages. */
+    /* Newest first is time order (ties by id): an (x, ts_us) index delivers
+     * the rows already sorted, so LIMIT stops early instead of sorting every
+     * match. Oldest first, and any query with a cursor (after_id > 0), is id
+     * order: a follower -- the admin decision stream, `--after-id N
+     * --oldest-first` -- keeps the highest id it has seen and next asks for
+     * ids above it, so a page in time order that holds a high id but not a
+     * lower one committed with a later timestamp loses that row for good.
+     * Ids are commit order, and rows are ordered by id from the very first
+     * page: after_id 0 is the start of the log, not "no cursor" (callers
+     * zero the struct, so 0 cannot tell the two apart; oldest_first can). */
     const char *dir = q->oldest_first ? "ASC" : "DESC";
     if (n >= 0 && (size_t)n < len) {
-        if (q->after_id > 0) {
+        if (q->after_id > 0 || q->oldest_first) {
             n += snprintf(sql + n, len - (size_t)n, " ORDER BY id %s LIMIT :limit", dir);
         } else {
             n += snprintf(sql + n, len - (size_t)n, " ORDER BY ts_us %s, id %s LIMIT :limit", dir,

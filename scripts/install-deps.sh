@@ -12,7 +12,7 @@ PKGS=(
   libjwt-gnutls-dev libjansson-dev libfyaml-dev libhttp-parser-dev
   libncurses-dev libcmocka-dev
   clang libclang-rt-14-dev
-  curl openssl tmux procps psmisc iproute2
+  curl openssl tmux procps psmisc iproute2 python3
   nodejs npm
 )
 missing=()

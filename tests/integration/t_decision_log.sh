@@ -2,8 +2,9 @@
 # The decision log through the real gateway (issue 4): exactly one row per
 # request, every answered request durable across kill -9 in strict mode,
 # audit verify catching edits, deletions and truncation, a full disk failing
-# closed (503) and recovering with no row lost, and readers that do not
-# block the writer.
+# closed (503) and recovering with no row lost, readers that do not block
+# the writer, and retention that refuses to purge a broken chain (a gap or
+# an edit inside the purged range must not vanish behind the anchor).
 source "$(dirname "$0")/lib.sh"
 gh_init decision_log
 start_upstream up
@@ -33,6 +34,44 @@ admin:
 YAML
 }
 q() { sqlite3 "$1" "$2"; }
+
+# backdate DB N DAYS: make rows 1..N of a log DAYS days older and recompute
+# the whole chain (and the checkpoints) as if the gateway had decided them
+# back then. Uses the serialization of docs/DECISION-LOG.md ("Hash chain"),
+# written here independently of db/: audit verify accepting the result is
+# also a check of that documentation.
+backdate() {
+    python3 - "$@" <<'PY'
+import hashlib, sqlite3, struct, sys
+path, n, days = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+cols = [("id", 0), ("ts_us", 0), ("worker", 0), ("conn_id", 0), ("request_id", 0),
+        ("session_id", 1), ("client_addr", 1), ("client_port", 0), ("cert_thumb", 1),
+        ("cert_subject", 1), ("token_sub", 1), ("token_iss", 1), ("token_jti", 1),
+        ("route", 1), ("method", 1), ("host", 1), ("path", 1), ("decision", 1),
+        ("reason", 1), ("rule_id", 1), ("policy_version", 1), ("status", 0),
+        ("bytes_in", 0), ("bytes_out", 0), ("latency_us", 0), ("detail", 1)]
+con = sqlite3.connect(path)
+con.text_factory = bytes  # hash TEXT as the bytes stored
+trig = con.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' "
+                   "AND name = 'decisions_append_only'").fetchone()
+con.execute("DROP TRIGGER IF EXISTS decisions_append_only")
+con.execute("UPDATE decisions SET ts_us = ts_us - ? WHERE id <= ?", (days * 86400 * 10**6, n))
+prev = bytes(32)
+sel = "SELECT %s FROM decisions ORDER BY id" % ", ".join(c for c, _ in cols)
+for row in con.execute(sel).fetchall():
+    h = hashlib.sha256(prev + b"\x01")
+    for (_, text), v in zip(cols, row):
+        h.update(struct.pack(">I", len(v)) + v if text else struct.pack(">q", v))
+    d = h.digest()
+    con.execute("UPDATE decisions SET prev_hash = ?, row_hash = ? WHERE id = ?", (prev, d, row[0]))
+    prev = d
+con.execute("UPDATE chain_checkpoints SET row_hash = (SELECT row_hash FROM decisions "
+            "WHERE id = row_id) WHERE row_id IN (SELECT id FROM decisions)")
+if trig:
+    con.execute(trig[0].decode())
+con.commit()
+PY
+}
 
 # --- 1. count equality: N mixed requests -> exactly N rows -------------------
 P=$(free_port); mkdir -p "$T/a"; gw_conf "$T/a/gw.yaml" "$P" "$T/a/gw.db" strict
@@ -159,4 +198,48 @@ wait "$rdr"
 check_eq "their rows are committed" 20 "$(q "$T/d/gw.db" "select count(*) from decisions where path like '/r/%'")"
 qout=$("$GATEHOUSE" decisions --db "$T/d/gw.db" --decision allow --limit 5 --json)
 check_match "gatehouse decisions --json prints rows" '"path"' "$qout"
+
+# --- 6. retention never purges a broken chain ----------------------------------
+# The security review's case: rows 1..15 forty days old, the rest new. A gap
+# or an edit among rows 1..15 must make `db retention --days 1` refuse --
+# exit 1, naming the first bad row, deleting nothing -- so audit still
+# reports the break. Before the fix retention anchored on row 15 and audit
+# said "chain intact".
+sqlite3 "$T/a/gw.db" ".backup '$T/ret.db'"
+backdate "$T/ret.db" 15 40
+check "backdated log verifies" "$GATEHOUSE" audit verify --db "$T/ret.db"
+rows=$(q "$T/ret.db" "select count(*) from decisions")
+check "more rows than the 15 old ones" test "$rows" -gt 15
+
+cp "$T/ret.db" "$T/ret-gap.db"
+q "$T/ret-gap.db" "delete from decisions where id between 5 and 7"
+out=$("$GATEHOUSE" audit verify --db "$T/ret-gap.db" 2>&1); rc=$?
+check_eq "gap: audit exit 1" 1 "$rc"
+check_match "gap: audit names row 5" "CHAIN BROKEN at row 5" "$out"
+out=$("$GATEHOUSE" db retention --db "$T/ret-gap.db" --days 1 2>&1); rc=$?
+check_eq "gap: retention refuses with exit 1" 1 "$rc"
+check_match "gap: retention names row 5" "retention: chain broken: rows 5\.\.7 are missing.*no rows deleted" "$out"
+check_eq "gap: retention deleted nothing" $((rows - 3)) "$(q "$T/ret-gap.db" "select count(*) from decisions")"
+check_eq "gap: no anchor written" 0 "$(q "$T/ret-gap.db" "select count(*) from chain_anchor")"
+out=$("$GATEHOUSE" audit verify --db "$T/ret-gap.db" 2>&1); rc=$?
+check_eq "gap: audit after retention still exit 1" 1 "$rc"
+check_match "gap: audit after retention still names row 5" "CHAIN BROKEN at row 5" "$out"
+
+cp "$T/ret.db" "$T/ret-edit.db"
+q "$T/ret-edit.db" "drop trigger decisions_append_only; update decisions set path='/innocent' where id=9"
+out=$("$GATEHOUSE" db retention --db "$T/ret-edit.db" --days 1 --batch 4 2>&1); rc=$?
+check_eq "edit: retention refuses with exit 1" 1 "$rc"
+check_match "edit: retention names row 9" "chain broken: row 9: content does not match its hash" "$out"
+check_eq "edit: retention deleted nothing" "$rows" "$(q "$T/ret-edit.db" "select count(*) from decisions")"
+out=$("$GATEHOUSE" audit verify --db "$T/ret-edit.db" 2>&1); rc=$?
+check_eq "edit: audit after retention still exit 1" 1 "$rc"
+check_match "edit: audit after retention still names row 9" "CHAIN BROKEN at row 9" "$out"
+
+out=$("$GATEHOUSE" db retention --db "$T/ret.db" --days 1 --batch 4 2>&1); rc=$?
+check_eq "clean: retention exit 0" 0 "$rc"
+check_match "clean: retention deleted the 15 old rows" "deleted 15 rows" "$out"
+check_eq "clean: the chain now starts at row 16" 16 "$(q "$T/ret.db" "select min(id) from decisions")"
+out=$("$GATEHOUSE" audit verify --db "$T/ret.db" 2>&1); rc=$?
+check_eq "clean: audit after retention exit 0" 0 "$rc"
+check_match "clean: audit after retention intact" "chain intact: $((rows - 15)) rows checked \(after retention anchor\)" "$out"
 gh_finish

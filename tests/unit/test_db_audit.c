@@ -200,6 +200,31 @@ static void hex_of_row(int64_t id, char out[65])
     sqlite3_close(db);
 }
 
+/* What an attacker who edited row id does next: recompute its row_hash
+ * from its content, so only the next row's prev_hash still disagrees. */
+static void rehash_row(int64_t id)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    char sql[1024], where[64];
+    snprintf(where, sizeof(where), "WHERE id = %lld", (long long)id);
+    select_sql(sql, sizeof(sql), where);
+    assert_int_equal(sqlite3_open(dbp, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    uint8_t prev[32], h[32];
+    memcpy(prev, sqlite3_column_blob(st, (int)NC), 32);
+    spec_hash(st, prev, h);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    char hex[65];
+    gh_hex(h, 32, hex);
+    char upd[256];
+    snprintf(upd, sizeof(upd), "UPDATE decisions SET row_hash = x'%s' WHERE id = %lld", hex,
+             (long long)id);
+    tamper(upd);
+}
+
 /* ---- tests ---- */
 
 static void untouched_is_intact_and_matches_spec(void **state)
@@ -241,23 +266,7 @@ static void edited_row_with_own_hash_fixed(void **state)
     build(30, 30);
     tamper("UPDATE decisions SET token_sub = 'mallory' WHERE id = 7");
     /* Attacker recomputes row 7's hash only: row 8 then no longer links. */
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    char sql[1024];
-    select_sql(sql, sizeof(sql), "WHERE id = 7");
-    assert_int_equal(sqlite3_open(dbp, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    uint8_t prev[32], h[32];
-    memcpy(prev, sqlite3_column_blob(st, (int)NC), 32);
-    spec_hash(st, prev, h);
-    sqlite3_finalize(st);
-    char hex[65];
-    gh_hex(h, 32, hex);
-    sqlite3_close(db);
-    char upd[256];
-    snprintf(upd, sizeof(upd), "UPDATE decisions SET row_hash = x'%s' WHERE id = 7", hex);
-    tamper(upd);
+    rehash_row(7);
     struct db_audit_result r;
     assert_int_equal(audit(&r), 1);
     assert_int_equal(r.first_bad_id, 8);
@@ -408,6 +417,146 @@ static void retention_of_everything_then_new_rows(void **state)
     assert_int_equal(r.anchor_id, 25);
 }
 
+/* ---- retention must not delete rows that would not verify ----
+ * The review's case: a 20-row chain whose rows 1..15 are old. Tampering
+ * inside the range retention purges must make it refuse -- nothing deleted,
+ * the error naming the first bad row -- so audit still reports the break;
+ * before the fix retention anchored on row 15 and audit said "intact". */
+
+static long retention(int batch, struct gh_err *err)
+{
+    memset(err, 0, sizeof(*err));
+    return db_retention_run(dbp, 1, batch, err);
+}
+
+/* Retention refused with why (naming the first bad row) in the error,
+ * deleted nothing, wrote no anchor, and audit still reports the same first
+ * bad row. */
+static void assert_refused(int batch, int64_t first_bad, const char *why, int64_t rows)
+{
+    struct gh_err err;
+    assert_int_equal(retention(batch, &err), DB_RETENTION_BROKEN);
+    if (strstr(err.msg, why) == NULL || strstr(err.msg, "no rows deleted") == NULL) {
+        fail_msg("retention error does not say '%s': %s", why, err.msg);
+    }
+    assert_int_equal(sql_int(dbp, "SELECT count(*) FROM decisions"), rows);
+    assert_int_equal(sql_int(dbp, "SELECT count(*) FROM chain_anchor"), 0);
+    struct db_audit_result r;
+    assert_int_equal(audit(&r), 1);
+    assert_int_equal(r.first_bad_id, first_bad);
+}
+
+static void retention_refuses_gap_in_range(void **state)
+{
+    build(20, 15);
+    tamper("DELETE FROM decisions WHERE id BETWEEN 5 AND 7");
+    struct db_audit_result r;
+    assert_int_equal(audit(&r), 1);
+    assert_int_equal(r.first_bad_id, 5);
+    assert_refused(0, 5, "rows 5..7 are missing", 17);
+    /* Batches that end before the gap change nothing: the whole eligible
+     * range is checked before the first one. */
+    assert_refused(2, 5, "rows 5..7 are missing", 17);
+    assert_refused(4, 5, "rows 5..7 are missing", 17);
+}
+
+static void retention_refuses_edited_row_in_range(void **state)
+{
+    build(20, 15);
+    tamper("UPDATE decisions SET path = '/innocent', status = 200 WHERE id = 9");
+    assert_refused(0, 9, "row 9: content does not match its hash (row edited)", 20);
+    assert_refused(3, 9, "row 9: content does not match its hash (row edited)", 20);
+}
+
+static void retention_refuses_edit_with_own_hash_fixed(void **state)
+{
+    build(20, 15);
+    /* Row 9 edited and its own hash recomputed: row 10 no longer links. */
+    tamper("UPDATE decisions SET token_sub = 'mallory' WHERE id = 9");
+    rehash_row(9);
+    assert_refused(0, 10, "row 10: prev_hash does not match row 9's hash", 20);
+}
+
+static void retention_refuses_chain_rewritten_in_range(void **state)
+{
+    /* A deny (row 7) turned into an allow and the chain recomputed from it:
+     * every link is right, only checkpoint 10 (checkpoint_every = 10) shows
+     * it. Deleting rows 1..15 would delete that checkpoint too. */
+    build(20, 15);
+    tamper("UPDATE decisions SET decision = 'allow', reason = 'allow', status = 200 "
+           "WHERE id = 7");
+    rewrite_chain_from(7);
+    struct db_audit_result r;
+    assert_int_equal(audit(&r), 1);
+    assert_int_equal(r.first_bad_id, 10);
+    assert_refused(0, 10, "row 10 does not match a checkpoint", 20);
+}
+
+/* A first run purges rows 1..10 (anchor 10); a writer then appends rows
+ * 11..20, 11..15 of them old, for a second run to start at that anchor. */
+static void build_after_anchor(void)
+{
+    struct gh_err err;
+    tdir_remove();
+    tdir_make();
+    tpath(dbp, sizeof(dbp), "audit.db");
+    build(10, 10);
+    assert_int_equal(retention(0, &err), 10);
+    build(10, 5);
+    assert_int_equal(sql_int(dbp, "SELECT min(id) FROM decisions"), 11);
+}
+
+static void retention_checks_link_to_existing_anchor(void **state)
+{
+    struct gh_err err;
+    /* The first row after the anchor deleted. */
+    build_after_anchor();
+    tamper("DELETE FROM decisions WHERE id = 11");
+    assert_int_equal(retention(0, &err), DB_RETENTION_BROKEN);
+    assert_non_null(strstr(err.msg, "row 11 is missing"));
+    assert_int_equal(sql_int(dbp, "SELECT count(*) FROM decisions"), 9);
+    assert_int_equal(sql_int(dbp, "SELECT max(row_id) FROM chain_anchor"), 10);
+
+    /* The anchor's hash altered: row 11 no longer links to it. */
+    build_after_anchor();
+    tamper("UPDATE chain_anchor SET row_hash = zeroblob(32)");
+    assert_int_equal(retention(0, &err), DB_RETENTION_BROKEN);
+    assert_non_null(strstr(err.msg, "row 11: prev_hash"));
+    assert_int_equal(sql_int(dbp, "SELECT count(*) FROM decisions"), 10);
+
+    /* Untouched, the second run purges 11..15 (batches of 2, each linked
+     * to the anchor the one before it left) and the log verifies. */
+    build_after_anchor();
+    assert_int_equal(retention(2, &err), 5);
+    struct db_audit_result r;
+    assert_int_equal(audit(&r), 0);
+    assert_int_equal(r.anchor_id, 15);
+    assert_int_equal(r.checked, 5);
+}
+
+static void retention_clean_purges_and_verifies(void **state)
+{
+    build(20, 15);
+    char h20[65];
+    hex_of_row(20, h20);
+    struct gh_err err;
+    /* Batch 4: the link from each batch's last row (now the anchor) to the
+     * next batch's first row is checked on the way. */
+    assert_int_equal(retention(4, &err), 15);
+    assert_int_equal(sql_int(dbp, "SELECT min(id) FROM decisions"), 16);
+    assert_int_equal(sql_int(dbp, "SELECT row_id FROM chain_anchor"), 15);
+    assert_int_equal(sql_int(dbp, "SELECT rows_deleted FROM chain_anchor"), 15);
+    struct db_audit_result r;
+    assert_int_equal(audit(&r), 0);
+    assert_int_equal(r.checked, 5);
+    assert_int_equal(r.anchor_id, 15);
+    assert_int_equal(db_audit_verify_checkpoint(dbp, 20, h20, &r, &err), 0);
+    /* The checkpoint at row 10 went with the rows; the one at 20 stays. */
+    assert_int_equal(sql_int(dbp, "SELECT min(row_id) FROM chain_checkpoints"), 20);
+    /* Nothing more is old enough. */
+    assert_int_equal(retention(4, &err), 0);
+}
+
 struct appender {
     struct db_log *l;
     int n;
@@ -474,6 +623,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(retention_keeps_chain_verifiable, setup, teardown),
         cmocka_unit_test_setup_teardown(retention_of_everything_then_new_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(retention_concurrent_with_writer, setup, teardown),
+        cmocka_unit_test_setup_teardown(retention_refuses_gap_in_range, setup, teardown),
+        cmocka_unit_test_setup_teardown(retention_refuses_edited_row_in_range, setup, teardown),
+        cmocka_unit_test_setup_teardown(retention_refuses_edit_with_own_hash_fixed, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(retention_refuses_chain_rewritten_in_range, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(retention_checks_link_to_existing_anchor, setup, teardown),
+        cmocka_unit_test_setup_teardown(retention_clean_purges_and_verifies, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

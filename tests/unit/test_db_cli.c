@@ -9,6 +9,7 @@
 
 static char dbp[300];
 static char out[1 << 16];
+static char errout[1 << 14];
 
 static int setup(void **state)
 {
@@ -23,7 +24,17 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Run db_cli_main with stdout captured into out. */
+/* Read file path into buf (NUL-terminated). */
+static void slurp(const char *path, char *buf, size_t len)
+{
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t n = fread(buf, 1, len - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+}
+
+/* Run db_cli_main with stdout captured into out, stderr into errout. */
 static int cli(const char *a0, ...)
 {
     char *argv[32];
@@ -35,23 +46,28 @@ static int cli(const char *a0, ...)
     }
     va_end(ap);
     argv[argc] = NULL;
-    char cap[320];
+    char cap[320], ecap[320];
     tpath(cap, sizeof(cap), "stdout.txt");
+    tpath(ecap, sizeof(ecap), "stderr.txt");
     fflush(stdout);
-    int saved = dup(1);
+    fflush(stderr);
+    int saved = dup(1), esaved = dup(2);
     int fd = open(cap, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    assert_true(saved >= 0 && fd >= 0);
+    int efd = open(ecap, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(saved >= 0 && fd >= 0 && esaved >= 0 && efd >= 0);
     dup2(fd, 1);
+    dup2(efd, 2);
     close(fd);
+    close(efd);
     int rc = db_cli_main(argc, argv);
     fflush(stdout);
+    fflush(stderr);
     dup2(saved, 1);
+    dup2(esaved, 2);
     close(saved);
-    FILE *f = fopen(cap, "r");
-    assert_non_null(f);
-    size_t n = fread(out, 1, sizeof(out) - 1, f);
-    out[n] = '\0';
-    fclose(f);
+    close(esaved);
+    slurp(cap, out, sizeof(out));
+    slurp(ecap, errout, sizeof(errout));
     return rc;
 }
 
@@ -163,6 +179,24 @@ static void migrate_and_retention(void **state)
     assert_int_equal(db_cli_main(0, NULL), 2);
 }
 
+/* The review's case through the CLI: rows 5..7 deleted inside the range
+ * retention would purge. Retention exits 1 (like audit finding the chain
+ * broken) naming row 5, deletes nothing, and audit still reports row 5. */
+static void retention_refuses_broken_chain(void **state)
+{
+    fill(20); /* 2023 timestamps: all older than a day */
+    assert_int_equal(sql_exec(dbp, "DELETE FROM decisions WHERE id BETWEEN 5 AND 7"), SQLITE_OK);
+    assert_int_equal(cli("audit", "verify", "--db", dbp, NULL), 1);
+    assert_non_null(strstr(out, "CHAIN BROKEN at row 5"));
+    assert_int_equal(cli("db", "retention", "--db", dbp, "--days", "1", NULL), 1);
+    assert_non_null(strstr(errout, "gatehouse: db retention: chain broken: rows 5..7 are missing"));
+    assert_non_null(strstr(errout, "no rows deleted"));
+    assert_null(strstr(out, "deleted"));
+    assert_int_equal(sql_int(dbp, "SELECT count(*) FROM decisions"), 17);
+    assert_int_equal(cli("audit", "verify", "--db", dbp, NULL), 1);
+    assert_non_null(strstr(out, "CHAIN BROKEN at row 5"));
+}
+
 static void decisions_text_and_json(void **state)
 {
     fill(10);
@@ -269,6 +303,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(since_parsing),
         cmocka_unit_test_setup_teardown(migrate_and_retention, setup, teardown),
+        cmocka_unit_test_setup_teardown(retention_refuses_broken_chain, setup, teardown),
         cmocka_unit_test_setup_teardown(decisions_text_and_json, setup, teardown),
         cmocka_unit_test_setup_teardown(audit_exit_codes, setup, teardown),
     };
