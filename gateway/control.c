@@ -568,58 +568,113 @@ json_t *gw_ctl_policy_versions(struct gw_server *srv)
     return json_pack("{s:o}", "versions", arr);
 }
 
-/* A small line diff (LCS on lines, bounded) good enough for policy files. */
-static void line_diff(const char *a, const char *b, struct evbuffer *out)
+/* Lines of s (a trailing text without '\n' is a line too). Heap arrays;
+ * returns the count, or -1 when out of memory. */
+static long split_lines(const char *s, const char ***lines, size_t **lens)
 {
-    enum { MAXL = 2000 };
-    const char *al[MAXL], *bl[MAXL];
-    size_t alen[MAXL], blen[MAXL];
-    int na = 0, nb = 0;
-    for (const char *p = a; *p && na < MAXL;) {
+    long n = 0;
+    for (const char *p = s; *p;) {
+        const char *e = strchr(p, '\n');
+        n++;
+        p = e ? e + 1 : p + strlen(p);
+    }
+    *lines = calloc((size_t)n + 1, sizeof(**lines));
+    *lens = calloc((size_t)n + 1, sizeof(**lens));
+    if (*lines == NULL || *lens == NULL) {
+        free(*lines);
+        free(*lens);
+        return -1;
+    }
+    long i = 0;
+    for (const char *p = s; *p;) {
         const char *e = strchr(p, '\n');
         size_t l = e ? (size_t)(e - p) : strlen(p);
-        al[na] = p;
-        alen[na++] = l;
+        (*lines)[i] = p;
+        (*lens)[i++] = l;
         p += l + (e ? 1 : 0);
     }
-    for (const char *p = b; *p && nb < MAXL;) {
-        const char *e = strchr(p, '\n');
-        size_t l = e ? (size_t)(e - p) : strlen(p);
-        bl[nb] = p;
-        blen[nb++] = l;
-        p += l + (e ? 1 : 0);
-    }
-    unsigned short *t = calloc((size_t)(na + 1) * (size_t)(nb + 1), sizeof(*t));
-    if (t == NULL) {
-        evbuffer_add_printf(out, "(diff too large)\n");
+    return n;
+}
+
+/* A line diff for policy files: common leading and trailing lines as
+ * context, an LCS diff of the changed middle when it is at most
+ * GW_DIFF_LCS_MAX lines a side, otherwise every old middle line removed and
+ * every new one added -- longer than minimal, never wrong. (It used to cut
+ * both files at 2000 lines, so a change further down showed as no change.) */
+void gw_ctl_line_diff(const char *a, const char *b, struct evbuffer *out)
+{
+    const char **al = NULL, **bl = NULL;
+    size_t *alen = NULL, *blen = NULL;
+    long na = split_lines(a, &al, &alen);
+    long nb = na < 0 ? -1 : split_lines(b, &bl, &blen);
+    if (na < 0 || nb < 0) {
+        evbuffer_add_printf(out, "(out of memory: no diff)\n");
+        if (na >= 0) {
+            free(al);
+            free(alen);
+        }
         return;
     }
-#define T(i, j) t[(size_t)(i) * (size_t)(nb + 1) + (size_t)(j)]
-    for (int i = na - 1; i >= 0; i--) {
-        for (int j = nb - 1; j >= 0; j--) {
-            if (alen[i] == blen[j] && memcmp(al[i], bl[j], alen[i]) == 0) {
-                T(i, j) = (unsigned short)(T(i + 1, j + 1) + 1);
-            } else {
-                T(i, j) = T(i + 1, j) > T(i, j + 1) ? T(i + 1, j) : T(i, j + 1);
+#define SAME(i, j) (alen[i] == blen[j] && memcmp(al[i], bl[j], alen[i]) == 0)
+    long pre = 0;
+    while (pre < na && pre < nb && SAME(pre, pre)) {
+        pre++;
+    }
+    long suf = 0;
+    while (suf < na - pre && suf < nb - pre && SAME(na - 1 - suf, nb - 1 - suf)) {
+        suf++;
+    }
+    for (long k = 0; k < pre; k++) {
+        evbuffer_add_printf(out, " %.*s\n", (int)alen[k], al[k]);
+    }
+    long ma = na - pre - suf, mb = nb - pre - suf;
+    unsigned short *t = NULL;
+    if (ma <= GW_DIFF_LCS_MAX && mb <= GW_DIFF_LCS_MAX) {
+        t = calloc((size_t)(ma + 1) * (size_t)(mb + 1), sizeof(*t));
+    }
+    if (t == NULL) {
+        for (long k = pre; k < pre + ma; k++) {
+            evbuffer_add_printf(out, "-%.*s\n", (int)alen[k], al[k]);
+        }
+        for (long k = pre; k < pre + mb; k++) {
+            evbuffer_add_printf(out, "+%.*s\n", (int)blen[k], bl[k]);
+        }
+    } else {
+#define T(i, j) t[(size_t)(i) * (size_t)(mb + 1) + (size_t)(j)]
+        for (long i = ma - 1; i >= 0; i--) {
+            for (long j = mb - 1; j >= 0; j--) {
+                if (SAME(pre + i, pre + j)) {
+                    T(i, j) = (unsigned short)(T(i + 1, j + 1) + 1);
+                } else {
+                    T(i, j) = T(i + 1, j) > T(i, j + 1) ? T(i + 1, j) : T(i, j + 1);
+                }
             }
         }
-    }
-    int i = 0, j = 0;
-    while (i < na || j < nb) {
-        if (i < na && j < nb && alen[i] == blen[j] && memcmp(al[i], bl[j], alen[i]) == 0) {
-            evbuffer_add_printf(out, " %.*s\n", (int)alen[i], al[i]);
-            i++;
-            j++;
-        } else if (j < nb && (i == na || T(i, j + 1) >= T(i + 1, j))) {
-            evbuffer_add_printf(out, "+%.*s\n", (int)blen[j], bl[j]);
-            j++;
-        } else {
-            evbuffer_add_printf(out, "-%.*s\n", (int)alen[i], al[i]);
-            i++;
+        long i = 0, j = 0;
+        while (i < ma || j < mb) {
+            if (i < ma && j < mb && SAME(pre + i, pre + j)) {
+                evbuffer_add_printf(out, " %.*s\n", (int)alen[pre + i], al[pre + i]);
+                i++;
+                j++;
+            } else if (j < mb && (i == ma || T(i, j + 1) > T(i + 1, j))) {
+                evbuffer_add_printf(out, "+%.*s\n", (int)blen[pre + j], bl[pre + j]);
+                j++;
+            } else {
+                evbuffer_add_printf(out, "-%.*s\n", (int)alen[pre + i], al[pre + i]);
+                i++;
+            }
         }
-    }
 #undef T
-    free(t);
+        free(t);
+    }
+    for (long k = na - suf; k < na; k++) {
+        evbuffer_add_printf(out, " %.*s\n", (int)alen[k], al[k]);
+    }
+#undef SAME
+    free(al);
+    free(alen);
+    free(bl);
+    free(blen);
 }
 
 json_t *gw_ctl_policy_diff(struct gw_server *srv, const char *from, const char *to, int *status)
@@ -639,7 +694,7 @@ json_t *gw_ctl_policy_diff(struct gw_server *srv, const char *from, const char *
     }
     struct evbuffer *out = evbuffer_new();
     evbuffer_add_printf(out, "--- %s\n+++ %s\n", from, to ? to : m.hash);
-    line_diff(a, b, out);
+    gw_ctl_line_diff(a, b, out);
     size_t n = evbuffer_get_length(out);
     json_t *o = json_pack("{s:s%}", "diff", (const char *)evbuffer_pullup(out, -1), n);
     evbuffer_free(out);

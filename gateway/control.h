@@ -88,6 +88,13 @@ json_t *gw_ctl_policy_apply(struct gw_server *srv, const struct gw_actor *who, c
                             size_t len, int *status);
 json_t *gw_ctl_policy_versions(struct gw_server *srv);
 json_t *gw_ctl_policy_diff(struct gw_server *srv, const char *from, const char *to, int *status);
+
+/* Line diff of a -> b into out (" ", "-", "+" prefixed lines): every line of
+ * both texts appears, whatever their length. The changed middle gets an
+ * LCS diff up to this many lines a side. */
+#define GW_DIFF_LCS_MAX 2000
+struct evbuffer;
+void gw_ctl_line_diff(const char *a, const char *b, struct evbuffer *out);
 json_t *gw_ctl_policy_rollback(struct gw_server *srv, const struct gw_actor *who,
                                const char *version, int *status);
 
