@@ -352,13 +352,24 @@ void con_dec_reset(struct con *c)
     c->dirty = 1;
 }
 
-/* A read-only admin API request (route "admin", GET): every refresh of every
- * console is one, so the tail hides them unless asked (key a). */
+/* A successful read of the admin API: every refresh of every console is one,
+ * so the tail hides them unless asked (key a). The route name alone cannot
+ * tell: a user route may be called "admin" too (examples/gatehouse.yaml has
+ * one), and hiding its GETs would hide requests, denials included, that the
+ * operator is watching for. Only the gateway's admin code logs reason
+ * admin_ok (gw_ctl_log_admin, docs/ADMIN-API.md "Decision rows"); a user
+ * route's rows carry policy, token or HTTP reasons. So a row is hidden only
+ * if it is an allowed GET on route "admin" with reason admin_ok: a deny, or
+ * any other reason, is always shown. */
 static int admin_read(const json_t *d)
 {
     const char *route = tui_jstr(d, "route");
     const char *m = tui_jstr(d, "method");
-    return route != NULL && m != NULL && strcmp(route, "admin") == 0 && strcmp(m, "GET") == 0;
+    const char *dec = tui_jstr(d, "decision");
+    const char *why = tui_jstr(d, "reason");
+    return route != NULL && m != NULL && dec != NULL && why != NULL &&
+           strcmp(route, "admin") == 0 && strcmp(m, "GET") == 0 && strcmp(dec, "allow") == 0 &&
+           strcmp(why, "admin_ok") == 0;
 }
 
 static void decisions_done(struct con *c, struct job *j, struct result *r)
@@ -645,8 +656,10 @@ static void revoke_done(struct con *c, struct job *j, struct result *r)
     tui_jtext(rv, "id", "?", id, sizeof(id));
     char tgt[300];
     tui_sanitize(c->act.target, tgt, sizeof(tgt));
-    if (strlen(tgt) > 12) {
-        snprintf(tgt + 12, sizeof(tgt) - 12, "%s", c->utf8 ? "\u2026" : "...");
+    size_t k = tui_text_fit(tgt, 12, sizeof(tgt) - 4);
+    if (tgt[k] != '\0') {
+        /* Cut on a character boundary (a byte cut could split UTF-8). */
+        snprintf(tgt + k, sizeof(tgt) - k, "%s", c->utf8 ? "\u2026" : "...");
     }
     con_msg(c, 0, "done: %s %s (revocation #%s), %lld live connection%s closed",
             kind_label(c->act.kind_s), tgt, id, closed, closed == 1 ? "" : "s");
@@ -678,7 +691,7 @@ static void revoke_confirmed(struct con *c)
 
 static void revoke_ask_confirm(struct con *c)
 {
-    char text[2048];
+    char text[sizeof(c->act.describe) + sizeof(c->act.reason) + 1024];
     const char *effect;
     if (strcmp(c->act.kind_s, "session") == 0) {
         effect = "Its live connections are closed now; its current tokens are refused.\n"
@@ -724,15 +737,22 @@ void con_act_session(struct con *c, const json_t *s, const char *kind)
         con_msg(c, 1, "this session has no %s to act on", key);
         return;
     }
+    if (strlen(t) >= sizeof(c->act.target)) {
+        /* Revoking a shortened subject would lock someone else, or no one. */
+        con_msg(c, 1, "this session's %s is too long to act on here", key);
+        return;
+    }
     c->act.kind = ACT_REVOKE;
     snprintf(c->act.kind_s, sizeof(c->act.kind_s), "%s", kind);
     snprintf(c->act.target, sizeof(c->act.target), "%s", t);
-    char id[40], sub[100], cs[120], th[72], addr[64], conns[24];
-    tui_jtext(s, "id", "-", id, sizeof(id));
-    tui_jtext(s, "subject", "-", sub, sizeof(sub));
-    tui_jtext(s, "cert_subject", "-", cs, sizeof(cs));
-    tui_jtext(s, "cert_thumbprint", "-", th, sizeof(th));
-    tui_jtext(s, "client_addr", "-", addr, sizeof(addr));
+    /* The operator confirms on what is shown: a value too long for its
+     * buffer ends with a mark instead of being cut silently. */
+    char id[40], sub[300], cs[600], th[72], addr[64], conns[24];
+    tui_jtext_marked(s, "id", "-", id, sizeof(id));
+    tui_jtext_marked(s, "subject", "-", sub, sizeof(sub));
+    tui_jtext_marked(s, "cert_subject", "-", cs, sizeof(cs));
+    tui_jtext_marked(s, "cert_thumbprint", "-", th, sizeof(th));
+    tui_jtext_marked(s, "client_addr", "-", addr, sizeof(addr));
     tui_jtext(s, "live_connections", "0", conns, sizeof(conns));
     const char *what = strcmp(kind, "session") == 0   ? "Revoke this session"
                        : strcmp(kind, "subject") == 0 ? "Lock this user (all sessions)"

@@ -68,7 +68,7 @@ struct action {
     enum act_kind kind;
     char kind_s[16];
     char target[300];
-    char describe[600]; /* what the target is, for the confirmation */
+    char describe[1600]; /* what the target is, for the confirmation */
     char reason[256];
     int64_t expires_s;
     char file[1024];

@@ -76,9 +76,16 @@ static void safe_puts(const char *s, FILE *f)
     }
 }
 
+/* --json output goes to a terminal as often as to a script, and the JSON
+ * encoder only escapes C0: C1 controls (U+009B is CSI to some terminals) and
+ * bidi overrides in a client's path or subject would reach it raw. Every
+ * non-ASCII character is therefore written as \uXXXX; parsers read the same
+ * strings (RFC 8259 section 7). */
+#define TUI_JSON_OUT (JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII)
+
 static void print_json(const json_t *j)
 {
-    char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    char *s = json_dumps(j, JSON_INDENT(2) | TUI_JSON_OUT);
     if (s != NULL) {
         puts(s);
         free(s);
@@ -442,7 +449,7 @@ static int cmd_session(const struct tui_ctx *x, struct tui_client *cl, int argc,
             char kk[128];
             char *dump = json_is_string(cv) ? NULL : json_dumps(cv, JSON_COMPACT | JSON_ENCODE_ANY);
             tui_sanitize(k, kk, sizeof(kk));
-            tui_sanitize(dump != NULL ? dump : json_string_value(cv), v, sizeof(v));
+            tui_sanitize_marked(dump != NULL ? dump : json_string_value(cv), v, sizeof(v));
             printf("  %-12s %s\n", kk, v);
             free(dump);
         }
@@ -779,7 +786,7 @@ static int dfilter_match(const struct dfilter *f, const json_t *d)
 static void print_decision_line(const struct tui_ctx *x, const json_t *d)
 {
     if (x->json) {
-        char *s = json_dumps(d, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        char *s = json_dumps(d, JSON_COMPACT | TUI_JSON_OUT);
         if (s != NULL) {
             puts(s);
             free(s);
@@ -787,8 +794,13 @@ static void print_decision_line(const struct tui_ctx *x, const json_t *d)
     } else {
         static char c[8][600];
         decision_cells(d, c);
-        printf("%-19s  %-5s  %-3s  %-24s  %-20.20s  %-10.10s  %s\n", c[0], c[1], c[2], c[3], c[4],
-               c[5], c[6]);
+        /* Who and route are cut by display width with a mark, as in the
+         * table: a byte cut could split a UTF-8 sequence and would show two
+         * subjects that share their first 20 bytes as the same one. */
+        char who[640], route[640];
+        printf("%-19s  %-5s  %-3s  %-24s  %s  %s  %s\n", c[0], c[1], c[2], c[3],
+               tui_text_cell(c[4], 20, 1, who, sizeof(who)),
+               tui_text_cell(c[5], 10, 1, route, sizeof(route)), c[6]);
     }
     fflush(stdout);
 }

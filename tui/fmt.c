@@ -2,16 +2,14 @@
  * fmt.c: formatting shared by the CLI and the console. The admin API's JSON
  * shapes are read tolerantly (a missing field prints as "-", a number sent
  * as a string still counts) because the console must keep working across
- * small server-side changes; everything that reaches a terminal is
- * sanitized here first, since sessions and decisions carry text that
- * clients chose (paths, hosts, certificate subjects, claims).
+ * small server-side changes; every string read here is sanitized
+ * (text.c) before it is returned, since sessions and decisions carry text
+ * that clients chose (paths, hosts, certificate subjects, claims).
  */
 #include "tui/fmt.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <wchar.h>
 
 const char *tui_jstr(const json_t *o, const char *key)
 {
@@ -39,6 +37,16 @@ const char *tui_jtext(const json_t *o, const char *key, const char *dflt, char *
         snprintf(buf, len, "%s", dflt);
     }
     return buf;
+}
+
+const char *tui_jtext_marked(const json_t *o, const char *key, const char *dflt, char *buf,
+                             size_t len)
+{
+    const json_t *v = json_is_object(o) ? json_object_get(o, key) : NULL;
+    if (json_is_string(v)) {
+        return tui_sanitize_marked(json_string_value(v), buf, len);
+    }
+    return tui_jtext(o, key, dflt, buf, len);
 }
 
 int64_t tui_jint(const json_t *o, const char *key, int64_t dflt)
@@ -76,113 +84,6 @@ double tui_jreal(const json_t *o, const char *key, double dflt)
     return dflt;
 }
 
-/* Decode one UTF-8 sequence at s (n bytes available). Returns its length
- * and sets *cp, or 0 if invalid (overlong, surrogate, > U+10FFFF, cut). */
-static size_t utf8_next(const unsigned char *s, size_t n, uint32_t *cp)
-{
-    if (n == 0) {
-        return 0;
-    }
-    unsigned char c = s[0];
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    size_t len;
-    uint32_t v;
-    uint32_t min;
-    if ((c & 0xe0) == 0xc0) {
-        len = 2;
-        v = c & 0x1f;
-        min = 0x80;
-    } else if ((c & 0xf0) == 0xe0) {
-        len = 3;
-        v = c & 0x0f;
-        min = 0x800;
-    } else if ((c & 0xf8) == 0xf0) {
-        len = 4;
-        v = c & 0x07;
-        min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (n < len) {
-        return 0;
-    }
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80) {
-            return 0;
-        }
-        v = (v << 6) | (s[i] & 0x3f);
-    }
-    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff)) {
-        return 0;
-    }
-    *cp = v;
-    return len;
-}
-
-/* Characters that must not reach a terminal: controls, and the bidi
- * overrides/isolates that can make text read differently than it is. */
-static int unsafe_cp(uint32_t cp)
-{
-    return cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f) ||
-           (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) || cp == 0x200e ||
-           cp == 0x200f || cp == 0x061c;
-}
-
-char *tui_sanitize(const char *in, char *out, size_t outlen)
-{
-    if (outlen == 0) {
-        return out;
-    }
-    const unsigned char *s = (const unsigned char *)(in != NULL ? in : "");
-    size_t n = strlen((const char *)s);
-    size_t i = 0;
-    size_t o = 0;
-    while (i < n) {
-        uint32_t cp = 0;
-        size_t l = utf8_next(s + i, n - i, &cp);
-        if (l == 0 || unsafe_cp(cp)) {
-            if (o + 1 >= outlen) {
-                break;
-            }
-            out[o++] = '?';
-            i += l == 0 ? 1 : l;
-            continue;
-        }
-        if (o + l >= outlen) {
-            break;
-        }
-        memcpy(out + o, s + i, l);
-        o += l;
-        i += l;
-    }
-    out[o] = '\0';
-    return out;
-}
-
-size_t tui_text_width(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t n = strlen(s);
-    size_t i = 0;
-    size_t w = 0;
-    while (i < n) {
-        uint32_t cp = 0;
-        size_t l = utf8_next(p + i, n - i, &cp);
-        if (l == 0) {
-            w++;
-            i++;
-            continue;
-        }
-        int cw = cp < 0x80 ? 1 : wcwidth((wchar_t)cp);
-        w += cw < 0 ? 1 : (size_t)cw;
-        i += l;
-    }
-    return w;
-}
-
 void tui_fmt_ago(int64_t us, int64_t now_us, char *buf, size_t len)
 {
     if (us <= 0) {
@@ -201,23 +102,6 @@ void tui_fmt_ago(int64_t us, int64_t now_us, char *buf, size_t len)
         snprintf(buf, len, "%lldh", (long long)(s / 3600));
     } else {
         snprintf(buf, len, "%lldd", (long long)(s / 86400));
-    }
-}
-
-void tui_fmt_time(int64_t us, int full, char *buf, size_t len)
-{
-    if (us <= 0) {
-        snprintf(buf, len, "-");
-        return;
-    }
-    time_t t = (time_t)(us / 1000000);
-    struct tm tm;
-    if (localtime_r(&t, &tm) == NULL) {
-        snprintf(buf, len, "-");
-        return;
-    }
-    if (strftime(buf, len, full ? "%Y-%m-%d %H:%M:%S" : "%H:%M:%S", &tm) == 0 && len > 0) {
-        buf[0] = '\0';
     }
 }
 
@@ -388,46 +272,20 @@ int tui_table_add(struct tui_table *t, const char *const *cells)
     return 0;
 }
 
-/* Print s cut to at most w display columns (cut marked with '~'), padded. */
+/* Print s cut to at most w display columns (a cut marked with '~'), padded
+ * when pad. */
 static void put_cell(FILE *f, const char *s, size_t w, int pad)
 {
-    size_t sw = tui_text_width(s);
-    if (sw <= w) {
-        fputs(s, f);
-        if (pad) {
-            for (size_t i = sw; i < w; i++) {
-                fputc(' ', f);
-            }
-        }
-        return;
+    char small[256];
+    size_t need = strlen(s) + w + 2; /* always enough (tui_text_cell) */
+    char *buf = need <= sizeof(small) ? small : malloc(need);
+    if (buf == NULL) {
+        buf = small;
+        need = sizeof(small); /* cut earlier, still marked */
     }
-    /* Cut on a character boundary, leaving one column for '~'. */
-    size_t used = 0;
-    const unsigned char *p = (const unsigned char *)s;
-    size_t n = strlen(s);
-    size_t i = 0;
-    while (i < n) {
-        uint32_t cp = 0;
-        size_t l = utf8_next(p + i, n - i, &cp);
-        if (l == 0) {
-            l = 1;
-            cp = '?';
-        }
-        int cw = cp < 0x80 ? 1 : wcwidth((wchar_t)cp);
-        size_t c = cw < 0 ? 1 : (size_t)cw;
-        if (used + c + 1 > w) {
-            break;
-        }
-        fwrite(s + i, 1, l, f);
-        used += c;
-        i += l;
-    }
-    fputc('~', f);
-    used++;
-    if (pad) {
-        for (; used < w; used++) {
-            fputc(' ', f);
-        }
+    fputs(tui_text_cell(s, w, pad, buf, need), f);
+    if (buf != small) {
+        free(buf);
     }
 }
 

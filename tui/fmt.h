@@ -1,7 +1,8 @@
 /*
  * fmt.h: what the CLI and the console share to turn admin API JSON into
  * text: tolerant field getters, time and size formatting, duration
- * parsing, terminal-safe strings, and a text table for the CLI.
+ * parsing, and a text table for the CLI. Terminal-safe strings, widths and
+ * cuts are in text.h (included here).
  *
  * Owns: the table's cells (freed by tui_table_free). Must not: print
  * anything from the server without passing it through tui_sanitize()
@@ -20,6 +21,7 @@
 #include <jansson.h>
 
 #include "gateway/base/err.h"
+#include "tui/text.h"
 
 /* Exit statuses of gatehousectl (docs/CONSOLE.md). */
 #define TUI_EXIT_OK 0
@@ -31,6 +33,9 @@
 /* Field key of o as text into buf: strings as they are (sanitized), numbers
  * and booleans in JSON form, null/missing as dflt. Returns buf. */
 const char *tui_jtext(const json_t *o, const char *key, const char *dflt, char *buf, size_t len);
+/* The same, but a string that does not fit in buf ends with TUI_CUT_MARK. */
+const char *tui_jtext_marked(const json_t *o, const char *key, const char *dflt, char *buf,
+                             size_t len);
 /* Integer value of key (integer, real or decimal string), else dflt. */
 int64_t tui_jint(const json_t *o, const char *key, int64_t dflt);
 /* Raw string value of key (not sanitized), or NULL when not a string. */
@@ -38,14 +43,8 @@ const char *tui_jstr(const json_t *o, const char *key);
 /* Real value of key (integer or real), else dflt. */
 double tui_jreal(const json_t *o, const char *key, double dflt);
 
-/* Copy in to out replacing control characters (C0, DEL, C1) and invalid
- * UTF-8 with '?', truncating on a character boundary. Returns out. */
-char *tui_sanitize(const char *in, char *out, size_t outlen);
-
 /* "4s", "12m", "3h", "5d" (age of us relative to now_us); "-" for 0. */
 void tui_fmt_ago(int64_t us, int64_t now_us, char *buf, size_t len);
-/* Local time "YYYY-MM-DD HH:MM:SS" (full=1) or "HH:MM:SS"; "-" for 0. */
-void tui_fmt_time(int64_t us, int full, char *buf, size_t len);
 /* "3d04h", "1h02m", "4m05s", "12s". */
 void tui_fmt_dur(int64_t seconds, char *buf, size_t len);
 /* "12.3k", "4.0M" for counts (bytes=0) or "12.3KiB" (bytes=1). */
@@ -55,9 +54,6 @@ void tui_fmt_count(uint64_t n, int bytes, char *buf, size_t len);
 int tui_parse_dur(const char *s, int64_t *seconds) GH_WUR;
 /* Non-negative decimal integer that fits in int64_t. 0 ok, -1 bad. */
 int tui_parse_int(const char *s, int64_t *out) GH_WUR;
-
-/* Display width of a UTF-8 string (code points; East Asian wide as 2). */
-size_t tui_text_width(const char *s);
 
 /* ---- text tables (CLI) --------------------------------------------------- */
 struct tui_table;

@@ -625,10 +625,10 @@ static int add_field(const json_t *d, const char *k, const json_t *v, char *text
         snprintf(val, sizeof(val), "%s (%lld)", t, (long long)tui_jint(d, k, 0));
     } else if (json_is_object(v) || json_is_array(v)) {
         char *s = json_dumps(v, JSON_COMPACT);
-        tui_sanitize(s, val, sizeof(val));
+        tui_sanitize_marked(s, val, sizeof(val));
         free(s);
     } else {
-        tui_jtext(d, k, "null", val, sizeof(val));
+        tui_jtext_marked(d, k, "null", val, sizeof(val));
     }
     tui_sanitize(k, key, sizeof(key));
     int n = snprintf(text + *o, len - *o, "%-16s %s\n", key, val);
@@ -647,25 +647,31 @@ static void dec_full_row(struct con *c, const json_t *d)
                                         "reason",      "rule_id",    "route",     "method",
                                         "host",        "path",       "token_sub", "cert_subject",
                                         "client_addr", "session_id", "detail"};
-    char text[8192];
+    char text[16384];
+    const size_t room = sizeof(text) - 128; /* the rest is for the note below */
+    int full = 0;
     size_t o = 0;
     const char *k;
     const json_t *v;
     text[0] = '\0';
-    for (size_t i = 0; i < sizeof(first) / sizeof(first[0]); i++) {
+    for (size_t i = 0; i < sizeof(first) / sizeof(first[0]) && !full; i++) {
         v = json_object_get(d, first[i]);
-        if (v != NULL && add_field(d, first[i], v, text, sizeof(text), &o) != 0) {
-            break;
-        }
+        full = v != NULL && add_field(d, first[i], v, text, room, &o) != 0;
     }
     json_object_foreach ((json_t *)d, k, v) {
+        if (full) {
+            break;
+        }
         int seen = 0;
         for (size_t i = 0; i < sizeof(first) / sizeof(first[0]); i++) {
             seen |= strcmp(k, first[i]) == 0;
         }
-        if (!seen && add_field(d, k, v, text, sizeof(text), &o) != 0) {
-            break;
-        }
+        full = !seen && add_field(d, k, v, text, room, &o) != 0;
+    }
+    if (full) {
+        /* Drop the half-written field and say that fields are missing. */
+        snprintf(text + o, sizeof(text) - o,
+                 "... more fields than fit here (gatehousectl decisions --json shows them)\n");
     }
     char title[64];
     snprintf(title, sizeof(title), "Decision #%lld", (long long)tui_jint(d, "id", 0));
@@ -827,23 +833,63 @@ static int decisions_key(struct con *c, wint_t ch, int is_key)
 
 /* ---- session detail ------------------------------------------------------------- */
 
+/* The detail view's lines, rebuilt on every draw for the current width. A
+ * line wider than the screen (or than a line buffer) wraps onto continuation
+ * lines indented to the value column, so a long certificate subject or
+ * claim is shown whole instead of losing its end without a trace. */
+#define DETAIL_LINES 600
+#define DETAIL_LINE_BYTES 200
+#define DETAIL_INDENT 15 /* "  cert subject " */
+
 struct lines {
-    char l[600][200];
-    attr_t a[600];
+    char l[DETAIL_LINES][DETAIL_LINE_BYTES];
+    attr_t a[DETAIL_LINES];
     int n;
+    int width; /* screen columns */
 };
 
 static void add_line(struct lines *L, attr_t a, const char *fmt, ...) GH_PRINTF(3, 4);
 static void add_line(struct lines *L, attr_t a, const char *fmt, ...)
 {
-    if (L->n >= 600) {
-        return;
-    }
+    char text[4096]; /* more than any line of values (each at most 1 KiB) */
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(L->l[L->n], sizeof(L->l[0]), fmt, ap);
+    int r = vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
-    L->a[L->n++] = a;
+    if (r < 0) {
+        return;
+    }
+    if ((size_t)r >= sizeof(text)) {
+        size_t k = tui_text_fit(text, sizeof(text), sizeof(text) - 2);
+        text[k] = TUI_CUT_MARK;
+        text[k + 1] = '\0';
+    }
+    size_t width = L->width > DETAIL_INDENT + 20 ? (size_t)L->width : DETAIL_INDENT + 20;
+    const char *p = text;
+    int first = 1;
+    while (first || *p != '\0') {
+        if (L->n >= DETAIL_LINES) {
+            return;
+        }
+        char *dst = L->l[L->n];
+        if (L->n == DETAIL_LINES - 1) {
+            snprintf(dst, DETAIL_LINE_BYTES, "  ... (more than %d lines: the rest is not shown)",
+                     DETAIL_LINES);
+            L->a[L->n++] = a;
+            return;
+        }
+        size_t o = first ? 0 : DETAIL_INDENT;
+        memset(dst, ' ', o);
+        size_t k = tui_text_fit(p, width - o, DETAIL_LINE_BYTES - 1 - o);
+        if (k == 0 && *p != '\0') {
+            return; /* cannot happen: a character is at most 2 columns, 4 bytes */
+        }
+        memcpy(dst + o, p, k);
+        dst[o + k] = '\0';
+        L->a[L->n++] = a;
+        p += k;
+        first = 0;
+    }
 }
 
 static const json_t *detail_session(const struct con *c)
@@ -864,16 +910,19 @@ static const json_t *detail_part(const struct con *c, const char *key)
 static void detail_lines(struct con *c, struct lines *L)
 {
     const json_t *s = detail_session(c);
-    char a[320], b[320], t1[64], t2[64];
+    char a[1024], b[320], t1[64], t2[64];
     tui_jtext(s, "state", "-", a, sizeof(a));
     add_line(L, A_BOLD, "Session %s  [%s]", c->detail_id, a);
     add_line(L, A_NORMAL, " ");
     add_line(L, con_attr(c, P_TITLE) | A_BOLD, "Identity");
-    add_line(L, A_NORMAL, "  user         %s", tui_jtext(s, "subject", "-", a, sizeof(a)));
-    add_line(L, A_NORMAL, "  issuer       %s", tui_jtext(s, "issuer", "-", a, sizeof(a)));
-    add_line(L, A_NORMAL, "  cert subject %s", tui_jtext(s, "cert_subject", "-", a, sizeof(a)));
-    add_line(L, A_NORMAL, "  cert sha256  %s", tui_jtext(s, "cert_thumbprint", "-", a, sizeof(a)));
-    add_line(L, A_NORMAL, "  client       %s", tui_jtext(s, "client_addr", "-", a, sizeof(a)));
+    add_line(L, A_NORMAL, "  user         %s", tui_jtext_marked(s, "subject", "-", a, sizeof(a)));
+    add_line(L, A_NORMAL, "  issuer       %s", tui_jtext_marked(s, "issuer", "-", a, sizeof(a)));
+    add_line(L, A_NORMAL, "  cert subject %s",
+             tui_jtext_marked(s, "cert_subject", "-", a, sizeof(a)));
+    add_line(L, A_NORMAL, "  cert sha256  %s",
+             tui_jtext_marked(s, "cert_thumbprint", "-", a, sizeof(a)));
+    add_line(L, A_NORMAL, "  client       %s",
+             tui_jtext_marked(s, "client_addr", "-", a, sizeof(a)));
     tui_fmt_time(tui_jint(s, "first_seen_us", 0), 1, t1, sizeof(t1));
     tui_fmt_time(tui_jint(s, "last_seen_us", 0), 1, t2, sizeof(t2));
     add_line(L, A_NORMAL, "  seen         %s .. %s", t1, t2);
@@ -894,10 +943,12 @@ static void detail_lines(struct con *c, struct lines *L)
             char *dump = json_is_string(v) ? NULL : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
             char kk[64];
             tui_sanitize(k, kk, sizeof(kk));
-            tui_sanitize(dump != NULL ? dump : json_string_value(v), a, sizeof(a));
+            tui_sanitize_marked(dump != NULL ? dump : json_string_value(v), a, sizeof(a));
             if (json_is_integer(v) && (strcmp(k, "iat") == 0 || strcmp(k, "exp") == 0 ||
                                        strcmp(k, "nbf") == 0 || strcmp(k, "auth_time") == 0)) {
-                tui_fmt_time((int64_t)json_integer_value(v) * 1000000, 1, t1, sizeof(t1));
+                /* Any integer a token carries: range-checked before it
+                 * becomes microseconds (tui_fmt_epoch). */
+                tui_fmt_epoch((int64_t)json_integer_value(v), t1, sizeof(t1));
                 add_line(L, A_NORMAL, "  %-12s %s (%s)", kk, a, t1);
             } else {
                 add_line(L, A_NORMAL, "  %-12s %s", kk, a);
@@ -933,13 +984,13 @@ static void detail_lines(struct con *c, struct lines *L)
     add_line(L, con_attr(c, P_TITLE) | A_BOLD, "Recent decisions (%zu)", json_array_size(dec));
     const json_t *d;
     json_array_foreach (dec, i, d) {
-        char dc[16], st[16], rs[64], m[16], p[200];
+        char dc[16], st[16], rs[64], m[16], p[600];
         tui_fmt_time(tui_jint(d, "ts_us", 0), 0, t1, sizeof(t1));
         tui_jtext(d, "decision", "-", dc, sizeof(dc));
         tui_jtext(d, "status", "-", st, sizeof(st));
         tui_jtext(d, "reason", "-", rs, sizeof(rs));
         tui_jtext(d, "method", "", m, sizeof(m));
-        tui_jtext(d, "path", "", p, sizeof(p));
+        tui_jtext_marked(d, "path", "", p, sizeof(p));
         int deny = strcmp(dc, "deny") == 0;
         add_line(L, con_attr(c, deny ? P_DENY : P_ALLOW), "  %s %-5s %-3s %-22s %s %s", t1, dc, st,
                  rs, m, p);
@@ -970,6 +1021,7 @@ static void draw_detail(struct con *c, int top, int bottom)
     if (L == NULL) {
         return;
     }
+    L->width = c->cols;
     detail_lines(c, L);
     int h = bottom - top;
     if (c->detail_scroll > L->n - h) {
