@@ -101,7 +101,9 @@ void db_log_close(struct db_log *l);
  * thread: ok=1 after the row's COMMIT returned; ok=0 when writes are failing
  * -- answer 503: the queued row was rewritten to deny / 503 /
  * decision_log_unavailable (its verdict kept in detail) and is still written
- * when the disk recovers (docs/DECISION-LOG.md, "Durability modes"). */
+ * when the disk recovers (docs/DECISION-LOG.md, "Durability modes"). A row
+ * with worker < 0 (an admin action, already done and answered) is not
+ * rewritten: ok=0 only says it is not committed yet. */
 int db_log_append(struct db_log *l, const struct db_decision *d, db_commit_cb cb, void *arg,
                   struct gh_err *err) GH_WUR;
 

@@ -304,7 +304,12 @@ static void on_failure(struct db_log *l)
     for (int i = 0; i < total; i++) {
         struct slot *s = slot_at(l, head, i);
         if (s->cb != NULL) {
-            rewrite_unavailable(&s->d);
+            /* A request's client is answered 503 now, and its row says so.
+             * An admin action (worker -1) has already taken effect and was
+             * answered: its row keeps what happened, and is still written. */
+            if (s->d.worker >= 0) {
+                rewrite_unavailable(&s->d);
+            }
             db_commit_cb cb = s->cb;
             s->cb = NULL;
             cb(s->arg, 0);

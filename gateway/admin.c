@@ -247,6 +247,13 @@ static const char *status_text(int status)
 static void admin_log(struct admin_client *c, int status, enum gh_reason r, const char *fmt, ...)
     GH_PRINTF(4, 5);
 
+/* The admin operations that change state (and so need their row durable). */
+static int admin_changes(int op)
+{
+    return op == GW_ADM_REVOKE || op == GW_ADM_UNREVOKE || op == GW_ADM_POLICY_APPLY ||
+           op == GW_ADM_POLICY_ROLLBACK;
+}
+
 static void admin_log(struct admin_client *c, int status, enum gh_reason r, const char *fmt, ...)
 {
     char raw[256], detail[128];
@@ -255,7 +262,15 @@ static void admin_log(struct admin_client *c, int status, enum gh_reason r, cons
     vsnprintf(raw, sizeof(raw), fmt, ap);
     va_end(ap);
     gw_admin_printable(detail, sizeof(detail), raw, strlen(raw));
-    gw_ctl_log_admin(c->a->srv, &c->actor, c->req.method, c->req.path, status, r, detail);
+    if (admin_changes(c->req.op) && status >= 200 && status < 300) {
+        /* The change is made: its row is committed before the answer
+         * leaves (the control thread waits here; the response is only
+         * queued so far). */
+        (void)gw_ctl_log_admin_durable(c->a->srv, &c->actor, c->req.method, c->req.path, status, r,
+                                       detail);
+    } else {
+        gw_ctl_log_admin(c->a->srv, &c->actor, c->req.method, c->req.path, status, r, detail);
+    }
     int loud = status >= 400 || status == 0 || strcmp(c->req.method, "GET") != 0;
     gh_log(loud ? GH_LOG_INFO : GH_LOG_DEBUG, "admin %s (%s) %s %s -> %d %s: %s", c->name,
            c->addr, c->req.method[0] ? c->req.method : "-", c->req.path[0] ? c->req.path : "-",
@@ -635,6 +650,13 @@ static void dispatch(struct admin_client *c, const char *body, size_t blen)
             snprintf(extra, sizeof(extra), "Allow: %s\r\n", r->allow);
         }
         fail(c, r->status, r->reason, r->error, extra);
+        return;
+    }
+    if (admin_changes(r->op) && !gw_ctl_log_accepting(srv)) {
+        /* Every admin action is a logged decision: with the log unable to
+         * take the row, the change is refused before it is made. */
+        fail(c, 503, GH_R_LOG_UNAVAILABLE,
+             "decision log unavailable: admin changes are refused until it recovers", NULL);
         return;
     }
     switch (r->op) {

@@ -723,7 +723,101 @@ json_t *gw_ctl_policy_rollback(struct gw_server *srv, const struct gw_actor *who
 
 /* ---- admin actions as decision rows --------------------------------------- */
 
+static void admin_row(struct db_decision *d, const struct gw_actor *who, const char *method,
+                      const char *path, int status, enum gh_reason reason, const char *detail);
+
 void gw_ctl_log_admin(struct gw_server *srv, const struct gw_actor *who, const char *method,
+                      const char *path, int status, enum gh_reason reason, const char *detail)
+{
+    struct db_decision d;
+    admin_row(&d, who, method, path, status, reason, detail);
+    (void)gw_log_decision(srv, NULL, &d, NULL, NULL);
+}
+
+int gw_ctl_log_accepting(struct gw_server *srv)
+{
+    if (srv->log == NULL) {
+        return 1;
+    }
+    struct db_log_stats ls;
+    db_log_stats(srv->log, &ls);
+    return ls.healthy && ls.queue_depth < ls.queue_size;
+}
+
+/* Shared by the control thread (waiting) and the log writer (signalling):
+ * freed by whichever lets go last, so a waiter that gave up is safe. */
+struct durable_wait {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done, ok, refs;
+};
+
+static void durable_release(struct durable_wait *w)
+{
+    pthread_mutex_lock(&w->mu);
+    int last = --w->refs == 0;
+    pthread_mutex_unlock(&w->mu);
+    if (last) {
+        pthread_mutex_destroy(&w->mu);
+        pthread_cond_destroy(&w->cv);
+        free(w);
+    }
+}
+
+static void durable_cb(void *arg, int ok)
+{
+    struct durable_wait *w = arg;
+    pthread_mutex_lock(&w->mu);
+    w->done = 1;
+    w->ok = ok;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    durable_release(w);
+}
+
+int gw_ctl_log_admin_durable(struct gw_server *srv, const struct gw_actor *who,
+                             const char *method, const char *path, int status,
+                             enum gh_reason reason, const char *detail)
+{
+    struct db_decision d;
+    admin_row(&d, who, method, path, status, reason, detail);
+    struct durable_wait *w = calloc(1, sizeof(*w));
+    if (w == NULL || srv->log == NULL) {
+        free(w);
+        return gw_log_decision(srv, NULL, &d, NULL, NULL);
+    }
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    w->refs = 2;
+    if (gw_log_decision(srv, NULL, &d, durable_cb, w) != 0) {
+        GH_ERROR("admin action took effect but its decision row was refused: %s %s (%s)",
+                 d.method, d.path, d.detail);
+        w->refs = 1;
+        durable_release(w);
+        return -1;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 10;
+    pthread_mutex_lock(&w->mu);
+    while (!w->done) {
+        if (pthread_cond_timedwait(&w->cv, &w->mu, &ts) != 0) {
+            break;
+        }
+    }
+    int ok = w->done && w->ok;
+    pthread_mutex_unlock(&w->mu);
+    durable_release(w);
+    if (!ok) {
+        GH_ERROR("admin action took effect but its decision row is not committed (it stays "
+                 "queued and is retried): %s %s (%s)",
+                 d.method, d.path, d.detail);
+        return -1;
+    }
+    return 0;
+}
+
+static void admin_row(struct db_decision *out, const struct gw_actor *who, const char *method,
                       const char *path, int status, enum gh_reason reason, const char *detail)
 {
     struct db_decision d;
@@ -742,7 +836,7 @@ void gw_ctl_log_admin(struct gw_server *srv, const struct gw_actor *who, const c
     d.reason = reason;
     d.status = status;
     snprintf(d.detail, sizeof(d.detail), "%.*s", (int)sizeof(d.detail) - 1, detail ? detail : "");
-    (void)gw_log_decision(srv, NULL, &d, NULL, NULL);
+    *out = d;
 }
 
 /* ---- back-channel logout ------------------------------------------------- */

@@ -103,6 +103,16 @@ json_t *gw_ctl_policy_rollback(struct gw_server *srv, const struct gw_actor *who
  * route "admin", method/path as requested, detail = short action text. */
 void gw_ctl_log_admin(struct gw_server *srv, const struct gw_actor *who, const char *method,
                       const char *path, int status, enum gh_reason reason, const char *detail);
+/* The same for an admin action that changed something (a revocation, a
+ * lift, a policy apply or rollback): waits (at most 10 s) until the row is
+ * committed. 0, or -1 when the row was refused or not committed -- logged
+ * at error, since the change itself has already taken effect. */
+int gw_ctl_log_admin_durable(struct gw_server *srv, const struct gw_actor *who,
+                             const char *method, const char *path, int status,
+                             enum gh_reason reason, const char *detail);
+/* 1 if the decision log would take a row now (healthy, queue not full):
+ * admin changes are refused (503) otherwise, before they are made. */
+int gw_ctl_log_accepting(struct gw_server *srv);
 
 /* Database path (for the admin server's decision stream polling). */
 const char *gw_ctl_db_path(struct gw_server *srv);

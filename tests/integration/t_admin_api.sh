@@ -393,6 +393,42 @@ check_eq "with 82 silent connections on the mTLS port, the Unix socket still ans
 kill "$holders" 2>/dev/null
 wait "$holders" 2>/dev/null
 
+# --- admin changes and the decision log ------------------------------------------------
+# Every admin action is a logged decision: a change is committed before its
+# answer leaves, and refused (before it is made) while the log cannot
+# take rows. Another process holds the database's write lock for a while:
+# the writer's next commit fails and the log turns unhealthy.
+healthy() { ucurl "$U/v1/stats" | json_get '.log.healthy'; }
+(
+    echo "BEGIN IMMEDIATE;"
+    sleep 12
+    echo "COMMIT;"
+) | sqlite3 "$GW_DB" &
+locker=$!
+for _ in $(seq 100); do
+    [ "$(healthy)" = false ] && break
+    sleep 0.1
+done
+check_eq "with the database locked by another process, the log turns unhealthy" false "$(healthy)"
+out=$(ucurl -w '\n%{http_code}' -d '{"kind":"subject","target":"log-down","reason":"test"}' \
+    "$U/v1/revocations")
+check_eq "a revocation is refused with 503 while the log is down" 503 "$(tail -n 1 <<<"$out")"
+check_match "saying why" "decision log unavailable" "$(head -n 1 <<<"$out")"
+wait "$locker"
+for _ in $(seq 100); do
+    [ "$(healthy)" = true ] && break
+    sleep 0.1
+done
+check_eq "the log recovers once the lock is gone" true "$(healthy)"
+check_eq "the refused revocation was never made" 0 \
+    "$(sqlite3 -cmd '.timeout 5000' "$GW_DB" "select count(*) from revocations where target='log-down'")"
+out=$(ucurl -w '\n%{http_code}' -d '{"kind":"subject","target":"log-up","reason":"test"}' \
+    "$U/v1/revocations")
+check_eq "with the log back, the revocation is made" 201 "$(tail -n 1 <<<"$out")"
+# No wait: the row was committed before the 201 left.
+check_eq "and its row is already committed when the answer arrives" 1 \
+    "$(sqlite3 -cmd '.timeout 5000' "$GW_DB" "select count(*) from decisions where route='admin' and detail='revoke subject log-up' and status=201")"
+
 # --- stop and restart ----------------------------------------------------------------
 # A clean stop (under ASan this also runs the leak check at exit).
 stop_bg gw
