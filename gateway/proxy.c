@@ -583,6 +583,11 @@ static void start_request(struct gw_conn *c)
     }
 }
 
+/* A chunked request body is forwarded re-framed, not as received: the
+ * upstream gets "<hex size>CRLF data CRLF" per piece and "0" CRLF CRLF, and
+ * never the client's chunk extensions, odd size spellings or trailers --
+ * framing bytes that http-parser skips over but another parser could read
+ * differently (request smuggling). */
 static int on_body_req(http_parser *p, const char *at, size_t len)
 {
     struct gw_conn *c = p->data;
@@ -592,6 +597,11 @@ static int on_body_req(http_parser *p, const char *at, size_t len)
         c->body_too_large = 1;
         return -1;
     }
+    if (c->rh.chunked && c->up != NULL && len > 0) {
+        evbuffer_add_printf(c->up->out, "%zx\r\n", len);
+        evbuffer_add(c->up->out, at, len);
+        evbuffer_add(c->up->out, "\r\n", 2);
+    }
     return 0;
 }
 
@@ -599,6 +609,9 @@ static int on_msg_complete_req(http_parser *p)
 {
     struct gw_conn *c = p->data;
     c->body_done = 1;
+    if (c->rh.chunked && c->up != NULL) {
+        evbuffer_add(c->up->out, "0\r\n\r\n", 5); /* the client's trailers are not forwarded */
+    }
     http_parser_pause(p, 1);
     return 0;
 }
@@ -1469,7 +1482,11 @@ static void pump_request_body(struct gw_conn *c)
         }
         c->body_started = 1;
         c->bytes_in_req += used;
-        evbuffer_remove_buffer(c->in, u->out, used);
+        if (c->rh.chunked) {
+            evbuffer_drain(c->in, used); /* re-framed by on_body_req */
+        } else {
+            evbuffer_remove_buffer(c->in, u->out, used);
+        }
     }
     if (evbuffer_get_length(u->out) > 0 && up_flush(u) != 0) {
         if (up_can_retry(c, u)) {
@@ -1522,8 +1539,8 @@ static http_parser_settings resp_settings = {
 };
 
 /* Parse and rewrite the upstream response head into c->held. 1 done, 0 need
- * more, -1 bad upstream response. */
-static int response_head(struct gw_conn *c, struct gw_upconn *u)
+ * more, -1 bad upstream response, 2 an interim (1xx) response was dropped. */
+static int response_head_once(struct gw_conn *c, struct gw_upconn *u)
 {
     size_t len = evbuffer_get_length(u->in);
     size_t want = len < GW_RESP_HEAD_MAX ? len : GW_RESP_HEAD_MAX;
@@ -1553,7 +1570,7 @@ static int response_head(struct gw_conn *c, struct gw_upconn *u)
         if (status == 101) {
             return -1; /* no protocol switching through the gateway */
         }
-        return 0;
+        return 2;
     }
     /* Collect header slices of the head (second pass, simple line split). */
     struct evbuffer *h = c->held;
@@ -1646,6 +1663,21 @@ static int response_head(struct gw_conn *c, struct gw_upconn *u)
         u->decode_into = c->out;
     }
     return 1;
+}
+
+/* response_head_once until a final response head: interim responses (a
+ * 103 Early Hints and the 200 in one read) are dropped and the bytes after
+ * them parsed at once, instead of waiting for more bytes that may never
+ * come. At most 16 in a row. */
+static int response_head(struct gw_conn *c, struct gw_upconn *u)
+{
+    for (int i = 0; i < 16; i++) {
+        int rc = response_head_once(c, u);
+        if (rc != 2) {
+            return rc;
+        }
+    }
+    return -1;
 }
 
 static void pump_response(struct gw_conn *c)
