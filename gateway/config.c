@@ -1340,6 +1340,16 @@ static void fn_trusted(struct ctx *cx, const char *path, const struct ynode *k,
                    addr, cidr.prefix);
             continue;
         }
+        /* Trusting very wide ranges lets any client choose its own address
+         * (X-Forwarded-For), and with it every `sources` rule of the policy. */
+        if (cidr.prefix < 8) {
+            err_at(cx, items[i],
+                   "`%s`: '%s' trusts too much of the address space: any client there could "
+                   "set its own address with X-Forwarded-For (list the proxies' own addresses "
+                   "or subnets, /8 or longer)",
+                   ip, s);
+            continue;
+        }
         c->trusted_proxies[c->n_trusted++] = cidr;
     }
 }

@@ -239,6 +239,7 @@ json_t *gw_ctl_session(struct gw_server *srv, const char *id)
 struct rev_collect {
     struct db_revocation *rows;
     size_t n, cap;
+    int oom; /* the list stopped early: the snapshot would be partial */
 };
 
 static int collect_rev(void *arg, const struct db_revocation *r)
@@ -248,6 +249,7 @@ static int collect_rev(void *arg, const struct db_revocation *r)
         size_t nc = c->cap ? c->cap * 2 : 64;
         struct db_revocation *nr = realloc(c->rows, nc * sizeof(*nr));
         if (nr == NULL) {
+            c->oom = 1;
             return 1;
         }
         c->rows = nr;
@@ -278,6 +280,10 @@ static int revocations_apply(struct gw_server *srv, const struct db_revocation *
     if (db_revocation_list(gw_ctl_db_path(srv), 1, gh_now_us(), collect_rev, &c, err) != 0) {
         free(c.rows);
         return -1;
+    }
+    if (c.oom) { /* never install a partial set: the old one stays */
+        free(c.rows);
+        return gh_err_set(err, GH_R_INTERNAL, "out of memory listing revocations");
     }
     if (extra != NULL && collect_rev(&c, extra) != 0) {
         free(c.rows);
@@ -334,28 +340,39 @@ static int valid_target(const char *kind, const char *t)
             return 0;
         }
     }
-    if (strcmp(kind, "cert") == 0 && n != 64 && n != 43) {
-        return 0;
-    }
     return 1;
 }
 
-/* A base64url x5t#S256 thumbprint becomes hex, the form sessions and rows use. */
-static void cert_target_hex(const char *in, char out[65])
+/* A certificate target is a SHA-256 thumbprint: 64 hex digits (any case)
+ * or the 43-character base64url x5t#S256 form. Either becomes lower-case
+ * hex, the form sessions and rows use. Anything else is refused (-1): a
+ * target that can never match a certificate would look blocked and block
+ * nothing. */
+static int cert_target_hex(const char *in, char out[65])
 {
-    if (strlen(in) == 43) {
+    size_t n = strlen(in);
+    if (n == 43) {
         uint8_t raw[33];
-        if (gh_b64url_decode(in, 43, raw) == 32) {
-            gh_hex(raw, 32, out);
-            return;
+        if (gh_b64url_decode(in, 43, raw) != 32) {
+            return -1;
         }
+        gh_hex(raw, 32, out);
+        return 0;
     }
-    snprintf(out, 65, "%s", in);
-    for (char *p = out; *p; p++) {
-        if (*p >= 'A' && *p <= 'F') {
-            *p = (char)(*p - 'A' + 'a');
+    if (n != 64) {
+        return -1;
+    }
+    for (size_t i = 0; i < 64; i++) {
+        char ch = in[i];
+        if (ch >= 'A' && ch <= 'F') {
+            ch = (char)(ch - 'A' + 'a');
+        } else if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f'))) {
+            return -1;
         }
+        out[i] = ch;
     }
+    out[64] = '\0';
+    return 0;
 }
 
 static json_t *rev_json(const struct db_revocation *r, int64_t now)
@@ -384,7 +401,12 @@ json_t *gw_ctl_revoke(struct gw_server *srv, const struct gw_actor *who, const c
     struct db_revocation r = {0};
     r.kind = (enum db_revocation_kind)k;
     if (k == DB_REVOKE_CERT) {
-        cert_target_hex(target, r.target);
+        if (cert_target_hex(target, r.target) != 0) {
+            gh_err_set(err, GH_R_ADMIN_BAD_REQUEST,
+                       "cert target must be the certificate's SHA-256 thumbprint: 64 hex digits "
+                       "or 43 base64url characters (x5t#S256)");
+            return NULL;
+        }
     } else {
         snprintf(r.target, sizeof(r.target), "%s", target);
     }
@@ -401,13 +423,29 @@ json_t *gw_ctl_revoke(struct gw_server *srv, const struct gw_actor *who, const c
      * connections stay dropped, nothing claims a revocation that a restart
      * would forget. */
     int64_t t0 = gh_mono_us();
-    int closed = revocations_apply(srv, &r, err);
+    struct gh_err aerr = {0};
+    int closed = revocations_apply(srv, &r, &aerr);
     int64_t t1 = gh_mono_us();
     if (db_revocation_add(gw_ctl_db_path(srv), &r, &r.id, err) != 0) {
         struct gh_err e2;
         (void)gw_ctl_revocations_reload(srv, &e2);
         GH_ERROR("revocation of %s %s NOT persisted (%s); withdrawn", kind, r.target, err->msg);
         return NULL;
+    }
+    if (closed < 0) {
+        /* Stored, but the snapshot the workers enforce could not be built
+         * (reading the revocations failed): try once more from the
+         * database, and never answer "done" for a revocation not enforced. */
+        closed = gw_ctl_revocations_reload(srv, &aerr);
+        if (closed < 0) {
+            GH_ERROR("revocation %lld of %s %s is stored but NOT enforced yet: %s",
+                     (long long)r.id, kind, r.target, aerr.msg);
+            gh_err_set(err, GH_R_INTERNAL,
+                       "revocation %lld is stored but not enforced yet (%s); it takes effect at "
+                       "the next revocation or reload -- retry",
+                       (long long)r.id, aerr.msg);
+            return NULL;
+        }
     }
     if (k == DB_REVOKE_SESSION && srv->sessions != NULL) {
         gw_sessions_revoke(srv->sessions, r.target, r.created_us);

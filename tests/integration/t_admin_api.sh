@@ -170,6 +170,18 @@ check_eq "revocation actor is the socket user" "uid:$(id -u)" \
 check "revoke reports closed_connections" json_get '.closed_connections' <<<"$(head -n 1 <<<"$out")"
 check_eq "revocation is listed as active" true \
     "$(ucurl "$U/v1/revocations" | json_get ".revocations.find(r => r.id == $rev_id).active")"
+# A cert target that could never match a certificate would look blocked and
+# block nothing: only a SHA-256 thumbprint (64 hex or canonical base64url).
+for bad in "$(printf 'g%.0s' $(seq 64))" "$(printf 'A%.0s' $(seq 42))B" "abc"; do
+    out=$(ucurl -w ' %{http_code}' -d "{\"kind\":\"cert\",\"target\":\"$bad\",\"reason\":\"t\"}" \
+        "$U/v1/revocations")
+    check_match "cert target '${bad:0:12}...' refused with 400" "thumbprint.* 400$" "$out"
+done
+upper=$(printf 'AB%.0s' $(seq 32))
+out=$(ucurl -d "{\"kind\":\"cert\",\"target\":\"$upper\",\"reason\":\"t\"}" "$U/v1/revocations")
+check_eq "an upper-case hex thumbprint is stored in lower case" "$(tr 'A-F' 'a-f' <<<"$upper")" \
+    "$(json_get '.revocation.target' <<<"$out")"
+ucurl -o /dev/null -X DELETE "$U/v1/revocations/$(json_get '.revocation.id' <<<"$out")"
 out=$(ucurl -w ' %{http_code}' -d '{"kind":"subject","target":"mallory"}' "$U/v1/revocations")
 check_match "missing field -> 400 naming it" "missing field 'reason'.* 400$" "$out"
 out=$(ucurl -w ' %{http_code}' -d '{"kind":"subject",' "$U/v1/revocations")

@@ -663,6 +663,13 @@ static void test_err_authz_needs_issuer_and_policy(void **state)
                6, 12, "no `policy` file");
 }
 
+static void test_err_trusted_everything(void **state)
+{
+    (void)state;
+    expect_one(MIN_CFG "trusted_proxies: [\"0.0.0.0/0\"]\n", 14, 19, "trusts too much");
+    expect_one(MIN_CFG "trusted_proxies: [\"::/0\"]\n", 14, 19, "trusts too much");
+}
+
 static void test_err_admin(void **state)
 {
     (void)state;
@@ -1181,6 +1188,7 @@ static void test_example_loads(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_err_trusted_everything),
         cmocka_unit_test(test_full_roundtrip),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_mtls_only),
