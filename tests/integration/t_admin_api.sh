@@ -412,12 +412,19 @@ wait "$holders" 2>/dev/null
 # the writer's next commit fails and the log turns unhealthy.
 healthy() { ucurl "$U/v1/stats" | json_get '.log.healthy'; }
 (
+    echo ".timeout 10000"
     echo "BEGIN IMMEDIATE;"
-    sleep 12
+    sleep 14
     echo "COMMIT;"
 ) | sqlite3 "$GW_DB" &
 locker=$!
+locked() { ! sqlite3 -cmd '.timeout 0' "$GW_DB" "BEGIN IMMEDIATE; ROLLBACK;" >/dev/null 2>&1; }
 for _ in $(seq 100); do
+    locked && break
+    sleep 0.05
+done
+check "another process holds the database's write lock" locked
+for _ in $(seq 120); do
     [ "$(healthy)" = false ] && break
     sleep 0.1
 done
