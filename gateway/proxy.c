@@ -254,6 +254,24 @@ void gw_log_batch_done(void *arg)
     }
 }
 
+/* Fail closed: drop the held response and answer 503 instead (the row was
+ * refused or could not be committed); the connection closes after it. */
+static void respond_log_down(struct gw_conn *c, const char *why)
+{
+    evbuffer_drain(c->held, evbuffer_get_length(c->held));
+    static const char r503[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
+                               "text/plain\r\nContent-Length: 20\r\nConnection: "
+                               "close\r\n\r\ndecision log is down\n";
+    evbuffer_add(c->out, r503, sizeof(r503) - 1);
+    c->keep_alive = 0;
+    if (c->up != NULL) {
+        up_close(c->up, why);
+        c->up = NULL;
+    }
+    c->resp_done = 1;
+    conn_set_state(c, CS_RESPOND);
+}
+
 /* Queue the decision row for the current request, then release `held`
  * (async) or wait for the commit (strict). A row the log refuses (writer
  * down, queue full) fails the request closed in both modes: async must not
@@ -271,19 +289,7 @@ static void decide_and_release(struct gw_conn *c, struct db_decision *d, enum co
         if (strict) {
             c->log_pending--;
         }
-        /* Fail closed: nothing is released without its row. */
-        evbuffer_drain(c->held, evbuffer_get_length(c->held));
-        static const char r503[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
-                                   "text/plain\r\nContent-Length: 20\r\nConnection: "
-                                   "close\r\n\r\ndecision log is down\n";
-        evbuffer_add(c->out, r503, sizeof(r503) - 1);
-        c->keep_alive = 0;
-        if (c->up != NULL) {
-            up_close(c->up, "log refused");
-            c->up = NULL;
-        }
-        c->resp_done = 1;
-        conn_set_state(c, CS_RESPOND);
+        respond_log_down(c, "log refused"); /* nothing is released without its row */
         conn_update_events(c);
         return;
     }
@@ -2041,19 +2047,7 @@ void gw_conn_commit_done(struct gw_worker *w)
             continue;
         }
         if (!c->commit_ok) {
-            /* The row could not be committed: fail closed with 503. */
-            evbuffer_drain(c->held, evbuffer_get_length(c->held));
-            static const char r503[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
-                                       "text/plain\r\nContent-Length: 20\r\nConnection: "
-                                       "close\r\n\r\ndecision log is down\n";
-            evbuffer_add(c->out, r503, sizeof(r503) - 1);
-            c->keep_alive = 0;
-            if (c->up != NULL) {
-                up_close(c->up, "log failed");
-                c->up = NULL;
-            }
-            c->resp_done = 1;
-            conn_set_state(c, CS_RESPOND);
+            respond_log_down(c, "log failed"); /* the row could not be committed */
         } else {
             evbuffer_add_buffer(c->out, c->held);
             conn_set_state(c, c->prelog_state == CS_RESPOND ? CS_RESPOND : CS_STREAM);
