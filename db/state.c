@@ -384,7 +384,8 @@ int db_revocation_lift(const char *path, int64_t id, const char *actor, int64_t 
     }
     if (sqlite3_prepare_v2(db,
                            "UPDATE revocations SET lifted_us = ?1, lifted_by = ?2"
-                           " WHERE id = ?3 AND lifted_us = 0",
+                           " WHERE id = ?3 AND lifted_us = 0"
+                           " AND (expires_us = 0 OR expires_us > ?1)", /* in force now */
                            -1, &st, NULL) != SQLITE_OK) {
         db_sql_err(db, err, "revocation lift");
         goto out;

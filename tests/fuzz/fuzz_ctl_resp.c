@@ -48,7 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         if (stream) {
             const char *line;
-            size_t adv;
+            size_t adv = 0;
             while (tui_resp_line(r, &line, &adv) >= 0) {
                 if (adv == 0 || adv > r->body_len + 1) {
                     abort();

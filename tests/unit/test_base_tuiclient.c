@@ -299,7 +299,7 @@ static void test_stream_lines(void **state)
     const char *c1 = "e\r\n{\"id\":1}\n{\"id\"\r\n";
     assert_int_equal(tui_resp_feed(&r, c1, strlen(c1), &used, &e), 0);
     const char *line;
-    size_t adv;
+    size_t adv = 0;
     assert_int_equal(tui_resp_line(&r, &line, &adv), 8);
     assert_string_equal(line, "{\"id\":1}");
     tui_resp_consume(&r, adv);

@@ -31,7 +31,7 @@ static const char *const files[] = {
 
 static void write_file(const char *dir, const char *name, const char *content)
 {
-    char p[512];
+    char p[1024];
     snprintf(p, sizeof(p), "%s/%s", dir, name);
     FILE *f = fopen(p, "w");
     assert_non_null(f);
