@@ -1250,20 +1250,6 @@ static int compile_jpath(struct cctx *c, const struct ynode *n, const char *s, s
     return 0;
 }
 
-static int hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9') {
-        return ch - '0';
-    }
-    if (ch >= 'a' && ch <= 'f') {
-        return ch - 'a' + 10;
-    }
-    if (ch >= 'A' && ch <= 'F') {
-        return ch - 'A' + 10;
-    }
-    return -1;
-}
-
 /* 64 hex digits (any case, ':' separators allowed) or 43 base64url chars. */
 static int parse_thumbprint(const char *s, size_t len, uint8_t out[32])
 {
@@ -1274,7 +1260,7 @@ static int parse_thumbprint(const char *s, size_t len, uint8_t out[32])
         if (s[i] == ':') {
             continue;
         }
-        if (hexval(s[i]) < 0 || h >= 64) {
+        if (gh_hexval(s[i]) < 0 || h >= 64) {
             is_hex = 0;
             break;
         }
@@ -1282,7 +1268,7 @@ static int parse_thumbprint(const char *s, size_t len, uint8_t out[32])
     }
     if (is_hex && h == 64) {
         for (size_t i = 0; i < 32; i++) {
-            out[i] = (uint8_t)(hexval(hex[2 * i]) << 4 | hexval(hex[2 * i + 1]));
+            out[i] = (uint8_t)(gh_hexval(hex[2 * i]) << 4 | gh_hexval(hex[2 * i + 1]));
         }
         return 0;
     }
@@ -2405,22 +2391,6 @@ static enum tv eval_cond(const struct cond *c, const struct az_identity *id)
     return TV_UNKNOWN;
 }
 
-static int hexdig(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    c = (char)(c | 0x20);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* RFC 3986 2.3 */
-static int unreserved(int c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.' || c == '_' || c == '~';
-}
-
 /* The request path is matched as raw bytes. A path that an upstream could
  * read differently from how the glob sees it -- dot segments, empty segments,
  * encoded '/', '.', '\', ';' or '%', an encoded unreserved character, a
@@ -2447,8 +2417,8 @@ static int path_canonical(const char *p)
                 return 0;
             }
             /* an encoded unreserved character ("/%61dmin" for "/admin") */
-            int hi = hexdig(a), lo = hexdig(p[i + 2]);
-            if (hi >= 0 && lo >= 0 && unreserved(hi * 16 + lo)) {
+            int hi = gh_hexval(a), lo = gh_hexval(p[i + 2]);
+            if (hi >= 0 && lo >= 0 && gh_uri_unreserved(hi * 16 + lo)) {
                 return 0;
             }
         }

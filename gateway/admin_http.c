@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gateway/base/util.h"
 #include "gateway/http.h"
 
 /* ---- names ------------------------------------------------------------------ */
@@ -166,20 +167,6 @@ static int param_allowed(const char *list, const char *key)
     return 0;
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 long gw_admin_pct_decode(const char *in, size_t len, int plus_space, char *out, size_t cap)
 {
     if (cap == 0) {
@@ -189,11 +176,11 @@ long gw_admin_pct_decode(const char *in, size_t len, int plus_space, char *out, 
     for (size_t i = 0; i < len; i++) {
         int ch = (unsigned char)in[i];
         if (ch == '%') {
-            if (len - i < 3 || hexval((unsigned char)in[i + 1]) < 0 ||
-                hexval((unsigned char)in[i + 2]) < 0) {
+            if (len - i < 3 || gh_hexval((unsigned char)in[i + 1]) < 0 ||
+                gh_hexval((unsigned char)in[i + 2]) < 0) {
                 return -1;
             }
-            ch = hexval((unsigned char)in[i + 1]) * 16 + hexval((unsigned char)in[i + 2]);
+            ch = gh_hexval((unsigned char)in[i + 1]) * 16 + gh_hexval((unsigned char)in[i + 2]);
             i += 2;
         } else if (ch == '+' && plus_space) {
             ch = ' ';
@@ -595,7 +582,7 @@ static int is_thumbprint(const char *s)
     size_t l = strlen(s);
     if (l == 64) {
         for (size_t i = 0; i < l; i++) {
-            if (hexval((unsigned char)s[i]) < 0) {
+            if (gh_hexval((unsigned char)s[i]) < 0) {
                 return 0;
             }
         }

@@ -270,20 +270,6 @@ struct form {
     char value[FORM_MAX_PARAMS][FORM_MAX_VALUE + 1];
 };
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 /* Percent-decode s[0..n) into out (max cap bytes + NUL); '+' is a space.
  * Refuses bad escapes, NUL and control characters. */
 static int form_decode(const char *s, size_t n, char *out, size_t cap)
@@ -297,8 +283,8 @@ static int form_decode(const char *s, size_t n, char *out, size_t cap)
             if (i + 2 >= n) {
                 return -1;
             }
-            int hi = hexval(s[i + 1]);
-            int lo = hexval(s[i + 2]);
+            int hi = gh_hexval(s[i + 1]);
+            int lo = gh_hexval(s[i + 2]);
             if (hi < 0 || lo < 0) {
                 return -1;
             }

@@ -16,6 +16,8 @@
 
 #include <http_parser.h>
 
+#include "gateway/base/util.h"
+
 int gw_http_scan_head(const char *buf, size_t len, size_t *scan, int *lines, size_t max_head,
                       size_t max_line, int max_headers, size_t *head_len, enum gh_reason *reason)
 {
@@ -230,22 +232,6 @@ static int te_final_chunked(const char *v, size_t vl)
     return chunked == 1;
 }
 
-static int gw_hexval(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    c = (char)(c | 0x20);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* RFC 3986 2.3: ALPHA / DIGIT / "-" / "." / "_" / "~" */
-static int gw_unreserved(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.' || c == '_' || c == '~';
-}
-
 /* Host = (name | IPv4 | "[" IPv6 "]") [":" port], port at most 5 digits
  * (RFC 9110 7.2, RFC 3986 3.2.2; no userinfo, no percent-encoding). The
  * value is routed on and forwarded as X-Forwarded-Host, which applications
@@ -372,8 +358,8 @@ int gw_http_parse_request(const char *head, size_t len, struct gw_req_head *rh,
             /* "/%61dmin" is "/admin" to an upstream that decodes before
              * routing (RFC 3986 6.2.2.2), but not to a byte-wise prefix or
              * glob: an unreserved character must be sent as itself. */
-            int hi = gw_hexval(rh->target[i + 1]), lo = gw_hexval(rh->target[i + 2]);
-            if (hi >= 0 && lo >= 0 && gw_unreserved((char)(hi * 16 + lo))) {
+            int hi = gh_hexval(rh->target[i + 1]), lo = gh_hexval(rh->target[i + 2]);
+            if (hi >= 0 && lo >= 0 && gh_uri_unreserved(hi * 16 + lo)) {
                 *detail = "percent-encoded unreserved character in path";
                 return -1;
             }

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "gateway/base/util.h"
+
 #define MAX_TRAILERS (16 * 1024)
 
 void tui_resp_init(struct tui_resp *r, size_t max_body, int stream)
@@ -309,20 +311,6 @@ static long feed_head(struct tui_resp *r, const char *data, size_t len, struct g
     return (long)i;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 /* A complete chunk-size line is in r->line (without CRLF). */
 static int chunk_size_line(struct tui_resp *r, struct gh_err *err)
 {
@@ -331,11 +319,11 @@ static int chunk_size_line(struct tui_resp *r, struct gh_err *err)
     if (r->line_len == 0) {
         return resp_fail(r, err, "empty chunk size");
     }
-    while (i < r->line_len && hexval(r->line[i]) >= 0) {
+    while (i < r->line_len && gh_hexval(r->line[i]) >= 0) {
         if (i >= 8) {
             return resp_fail(r, err, "chunk size too large");
         }
-        sz = sz * 16 + (uint64_t)hexval(r->line[i]);
+        sz = sz * 16 + (uint64_t)gh_hexval(r->line[i]);
         i++;
     }
     if (i == 0) {

@@ -19,6 +19,10 @@ int64_t gh_mono_us(void);
 
 /* Lowercase hex of len bytes into out (2*len+1 bytes). */
 void gh_hex(const uint8_t *in, size_t len, char *out);
+/* Value of one hex digit, either case; -1 for anything else. */
+int gh_hexval(int c);
+/* RFC 3986 section 2.3 unreserved: ALPHA / DIGIT / "-" / "." / "_" / "~". */
+int gh_uri_unreserved(int c);
 
 /* base64url without padding (RFC 4648 section 5). out needs 4*ceil(len/3)+1. */
 size_t gh_b64url_encode(const uint8_t *in, size_t len, char *out);
