@@ -79,8 +79,8 @@ static void safe_puts(const char *s, FILE *f)
 /* --json output goes to a terminal as often as to a script, and the JSON
  * encoder only escapes C0: C1 controls (U+009B is CSI to some terminals) and
  * bidi overrides in a client's path or subject would reach it raw. Every
- * non-ASCII character is therefore written as \uXXXX; parsers read the same
- * strings (RFC 8259 section 7). */
+ * non-ASCII character is therefore written as a \u escape (\u00e9 for an
+ * e-acute); parsers read the same strings (RFC 8259 section 7). */
 #define TUI_JSON_OUT (JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII)
 
 static void print_json(const json_t *j)
