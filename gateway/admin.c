@@ -698,9 +698,21 @@ static void dispatch(struct admin_client *c, const char *body, size_t blen)
         admin_log(c, 200, GH_R_ADMIN_OK, "session %.40s", r->id);
         return;
     }
-    case GW_ADM_REVOCATIONS:
-        ok_json(c, 200, gw_ctl_revocations(srv), "list revocations");
+    case GW_ADM_REVOCATIONS: {
+        int limit = 0;
+        if (gw_admin_sessions_limit(r, &limit, &err) != 0) {
+            fail(c, 400, GH_R_ADMIN_BAD_REQUEST, err.msg, NULL);
+            return;
+        }
+        json_t *j = gw_ctl_revocations(srv, limit, &err);
+        if (j == NULL) {
+            ctl_fail(c, &err, 500);
+            return;
+        }
+        respond_json(c, 200, j, NULL);
+        admin_log(c, 200, GH_R_ADMIN_OK, "list revocations");
         return;
+    }
     case GW_ADM_REVOKE:
         do_revoke(c, body, blen);
         return;

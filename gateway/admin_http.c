@@ -104,7 +104,7 @@ static const struct route routes[] = {
     {"GET", "/metrics", GW_ADM_METRICS, ""},
     {"GET", "/v1/sessions", GW_ADM_SESSIONS, "limit"},
     {"GET", "/v1/sessions/{}", GW_ADM_SESSION, ""},
-    {"GET", "/v1/revocations", GW_ADM_REVOCATIONS, ""},
+    {"GET", "/v1/revocations", GW_ADM_REVOCATIONS, "limit"},
     {"POST", "/v1/revocations", GW_ADM_REVOKE, ""},
     {"DELETE", "/v1/revocations/{}", GW_ADM_UNREVOKE, ""},
     {"GET", "/v1/decisions", GW_ADM_DECISIONS, "since_us,limit," DECISION_FILTERS},

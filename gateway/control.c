@@ -472,21 +472,31 @@ int gw_ctl_unrevoke(struct gw_server *srv, const struct gw_actor *who, int64_t i
     return gw_ctl_revocations_reload(srv, err) < 0 ? -1 : 0;
 }
 
+struct rev_page {
+    json_t *arr;
+    size_t limit;
+    int truncated;
+};
+
 static int collect_rev_json(void *arg, const struct db_revocation *r)
 {
-    json_array_append_new(arg, rev_json(r, gh_now_us()));
+    struct rev_page *p = arg;
+    if (json_array_size(p->arr) >= p->limit) {
+        p->truncated = 1; /* one more exists: stop the listing */
+        return 1;
+    }
+    json_array_append_new(p->arr, rev_json(r, gh_now_us()));
     return 0;
 }
 
-json_t *gw_ctl_revocations(struct gw_server *srv)
+json_t *gw_ctl_revocations(struct gw_server *srv, int limit, struct gh_err *err)
 {
-    json_t *arr = json_array();
-    struct gh_err err;
-    if (db_revocation_list(gw_ctl_db_path(srv), 0, gh_now_us(), collect_rev_json, arr, &err) !=
-        0) {
-        GH_WARN("listing revocations: %s", err.msg);
+    struct rev_page p = {.arr = json_array(), .limit = limit > 0 ? (size_t)limit : 1000};
+    if (db_revocation_list(gw_ctl_db_path(srv), 0, gh_now_us(), collect_rev_json, &p, err) != 0) {
+        json_decref(p.arr);
+        return NULL;
     }
-    return json_pack("{s:o}", "revocations", arr);
+    return json_pack("{s:o, s:b}", "revocations", p.arr, "truncated", p.truncated);
 }
 
 /* ---- policy ------------------------------------------------------------------ */

@@ -68,7 +68,10 @@ int gw_ctl_unrevoke(struct gw_server *srv, const struct gw_actor *who, int64_t i
                     struct gh_err *err);
 /* GET /v1/revocations: {"revocations":[{"id","kind","target","reason","actor",
  * "created_us","expires_us","lifted_us","active"}]} */
-json_t *gw_ctl_revocations(struct gw_server *srv);
+/* Revocations, newest first, in force and lifted: at most limit (0: 1000),
+ * with "truncated" true when there are more. NULL + err if the database
+ * cannot be read. */
+json_t *gw_ctl_revocations(struct gw_server *srv, int limit, struct gh_err *err);
 
 /* GET /v1/decisions: {"decisions":[row...]} (row keys = db_decision field
  * names plus "id"; decision "allow"/"deny"; reason by name). */

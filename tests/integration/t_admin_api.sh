@@ -170,6 +170,13 @@ check_eq "revocation actor is the socket user" "uid:$(id -u)" \
 check "revoke reports closed_connections" json_get '.closed_connections' <<<"$(head -n 1 <<<"$out")"
 check_eq "revocation is listed as active" true \
     "$(ucurl "$U/v1/revocations" | json_get ".revocations.find(r => r.id == $rev_id).active")"
+check_eq "the list says it is complete" false "$(ucurl "$U/v1/revocations" | json_get '.truncated')"
+ucurl -o /dev/null -d '{"kind":"token","target":"jti-page","reason":"t","expires_in_s":60}' \
+    "$U/v1/revocations"
+page=$(ucurl "$U/v1/revocations?limit=1")
+check_eq "?limit=1 lists one revocation, the newest" "jti-page" "$(json_get '.revocations[0].target' <<<"$page")"
+check_eq "and says there are more" true "$(json_get '.truncated' <<<"$page")"
+check_match "?limit=0 is refused" " 400$" "$(ucurl -w ' %{http_code}' -o /dev/null "$U/v1/revocations?limit=0")"
 # A cert target that could never match a certificate would look blocked and
 # block nothing: only a SHA-256 thumbprint (64 hex or canonical base64url).
 for bad in "$(printf 'g%.0s' $(seq 64))" "$(printf 'A%.0s' $(seq 42))B" "abc"; do
