@@ -52,7 +52,9 @@ struct gw_authz {
     char jwks_uri[1024];
     struct az_signer *signer;
     char iss_url[512];
-    char fingerprint[3072]; /* issuer_fingerprint() the keys and ctx belong to */
+    char fingerprint[3072]; /* issuer_fingerprint() ctx was built for (fetcher thread only) */
+    char want_fp[3072];     /* ... of the newest config, guarded by mu: keys from a fetch
+                             * made for another one are never installed */
 };
 
 struct gw_authz_conn {
@@ -103,6 +105,8 @@ static void keys_swap(struct gw_authz *a, struct az_jwks *k, int64_t fetched_us)
     az_jwks_unref(old);
 }
 
+static void issuer_fingerprint(const struct gw_issuer_config *ic, char *out, size_t cap);
+
 static int fetch_keys(struct gw_server *srv, struct gw_authz *a)
 {
     struct gw_state *st = gw_server_state(srv);
@@ -110,6 +114,8 @@ static int fetch_keys(struct gw_server *srv, struct gw_authz *a)
     struct gh_err err = {0};
     struct gw_httpc_resp r = {0};
     int rc = -1;
+    char fp[sizeof(a->want_fp)];
+    issuer_fingerprint(ic, fp, sizeof(fp));
     if (ic->jwks_uri != NULL) {
         snprintf(a->jwks_uri, sizeof(a->jwks_uri), "%s", ic->jwks_uri);
     } else {
@@ -149,6 +155,16 @@ static int fetch_keys(struct gw_server *srv, struct gw_authz *a)
     }
     struct az_jwks *k = az_jwks_parse(r.body, r.body_len, &err);
     if (k == NULL) {
+        goto out;
+    }
+    /* A reload may have changed where keys come from while this fetch ran:
+     * keys fetched for the old settings are dropped, not installed. */
+    pthread_mutex_lock(&a->mu);
+    int current = strcmp(fp, a->want_fp) == 0;
+    pthread_mutex_unlock(&a->mu);
+    if (!current) {
+        az_jwks_unref(k);
+        gh_err_set(&err, GH_R_INTERNAL, "issuer settings changed during the fetch");
         goto out;
     }
     keys_swap(a, k, gh_now_us());
@@ -209,44 +225,71 @@ static void issuer_fingerprint(const struct gw_issuer_config *ic, char *out, siz
              ic->key_file ? ic->key_file : "");
 }
 
-/* A reload changed where keys come from (issuer, jwks_uri, CA, client
- * certificate): the keys of the old source must not verify tokens for the
- * new one. Drop them (tokens are refused as unknown_kid until the new keys
- * arrive: fail closed) and rebuild the TLS context for the next fetch. */
-static void issuer_follow_config(struct gw_server *srv, struct gw_authz *a)
+/* Make the TLS context match the settings keys now come from. 0 when it
+ * does; -1 when it cannot be built (logged): no fetch then -- never the new
+ * issuer over the old CA -- and it is tried again on the next pass. */
+static int issuer_follow_config(struct gw_server *srv, struct gw_authz *a)
 {
     struct gw_state *st = gw_server_state(srv);
     const struct gw_issuer_config *ic = &st->cfg->issuer;
     char fp[sizeof(a->fingerprint)];
     issuer_fingerprint(ic, fp, sizeof(fp));
+    int rc = 0;
     if (strcmp(fp, a->fingerprint) != 0) {
-        GH_WARN("issuer settings changed (now %s): dropping the cached keys, fetching anew",
-                ic->issuer);
         struct gh_err err = {0};
         SSL_CTX *ctx = gw_tls_client_ctx_new(ic->ca_file, ic->cert_file, ic->key_file, &err);
         if (ctx == NULL) {
-            GH_ERROR("issuer TLS settings: %s (keeping the previous TLS context)", err.msg);
+            GH_ERROR("issuer TLS settings for %s: %s (no key fetch until they load)", ic->issuer,
+                     err.msg);
+            rc = -1;
         } else {
             SSL_CTX_free(a->ctx);
             a->ctx = ctx;
+            snprintf(a->iss_url, sizeof(a->iss_url), "%s", ic->issuer);
+            snprintf(a->fingerprint, sizeof(a->fingerprint), "%s", fp);
         }
-        keys_swap(a, NULL, 0);
-        snprintf(a->iss_url, sizeof(a->iss_url), "%s", ic->issuer);
-        snprintf(a->fingerprint, sizeof(a->fingerprint), "%s", fp);
     }
     gw_state_unref(st);
+    return rc;
 }
 
+/* Called on the control thread right after a new snapshot is in place. If
+ * it changed where keys come from (issuer, jwks_uri, CA, client
+ * certificate) or removed the issuer, the keys of the old source are
+ * dropped at once -- tokens are refused (token_no_issuer_keys) until keys
+ * from the new source arrive, never checked against the old ones -- and the
+ * fetcher is woken. Any other reload (a policy apply, a route) leaves the
+ * keys and the fetch schedule alone. */
 void gw_authz_config_changed(struct gw_server *srv)
 {
     struct gw_authz *a = srv->authz;
     if (a == NULL || !a->running) {
         return;
     }
+    struct gw_state *st = gw_server_state(srv);
+    char fp[sizeof(a->want_fp)] = "";
+    if (st->cfg->has_issuer) {
+        issuer_fingerprint(&st->cfg->issuer, fp, sizeof(fp));
+    }
+    gw_state_unref(st);
     pthread_mutex_lock(&a->mu);
-    a->want_refresh = 1;
-    pthread_cond_signal(&a->cv);
+    int changed = strcmp(fp, a->want_fp) != 0;
+    struct az_jwks *old = NULL;
+    if (changed) {
+        snprintf(a->want_fp, sizeof(a->want_fp), "%s", fp);
+        old = a->keys;
+        a->keys = NULL;
+        a->keys_gen++;
+        a->keys_fetched_us = 0;
+        a->want_refresh = 1;
+        pthread_cond_signal(&a->cv);
+    }
     pthread_mutex_unlock(&a->mu);
+    if (changed) {
+        GH_WARN("issuer settings changed on reload (%s): cached keys dropped, fetching anew",
+                fp[0] ? "new source" : "issuer removed");
+        az_jwks_unref(old);
+    }
 }
 
 static void *fetcher_main(void *arg)
@@ -256,16 +299,19 @@ static void *fetcher_main(void *arg)
     pthread_setname_np(pthread_self(), "gh-keyfetch");
     pthread_mutex_lock(&a->mu);
     while (!a->stop) {
-        pthread_mutex_unlock(&a->mu);
-        a->last_attempt_mono = gh_mono_us();
-        issuer_follow_config(srv, a);
-        int ok = fetch_keys(srv, a) == 0;
-        pthread_mutex_lock(&a->mu);
+        /* Cleared before the fetch: a reload during it sets it again and
+         * the loop goes round at once instead of sleeping a period. */
         a->want_refresh = 0;
         pthread_mutex_unlock(&a->mu);
-        struct gw_state *st = gw_server_state(srv); /* a reference: a reload may free the old one */
+        a->last_attempt_mono = gh_mono_us();
+        struct gw_state *st = gw_server_state(srv); /* a reference: a reload may free it */
+        int has_issuer = st->cfg->has_issuer;
         int period = st->cfg->issuer.jwks_refresh_s > 0 ? st->cfg->issuer.jwks_refresh_s : 300;
         gw_state_unref(st);
+        int ok = 1;
+        if (has_issuer) { /* a reload may have removed it: nothing to fetch then */
+            ok = issuer_follow_config(srv, a) == 0 && fetch_keys(srv, a) == 0;
+        }
         pthread_mutex_lock(&a->mu);
         if (!ok) {
             period = period > 5 ? 5 : period; /* retry sooner while failing */
@@ -322,6 +368,7 @@ int gw_authz_server_start(struct gw_server *srv, struct gh_err *err)
     }
     snprintf(a->iss_url, sizeof(a->iss_url), "%s", cfg->issuer.issuer);
     issuer_fingerprint(&cfg->issuer, a->fingerprint, sizeof(a->fingerprint));
+    snprintf(a->want_fp, sizeof(a->want_fp), "%s", a->fingerprint);
     a->ctx = gw_tls_client_ctx_new(cfg->issuer.ca_file, cfg->issuer.cert_file,
                                    cfg->issuer.key_file, err);
     if (a->ctx == NULL) {

@@ -1302,6 +1302,27 @@ static int list_items(struct ctx *cx, const char *path, const struct ynode *v, i
     return -1;
 }
 
+/* An IPv6 entry that reaches into the IPv4-mapped range (::ffff:0:0/96,
+ * how dual-stack sockets show IPv4 peers and how gw_cidr_match compares
+ * them) with less than 8 bits of IPv4 prefix: "::/8" or "::ffff:0:0/96"
+ * would trust every IPv4 client. */
+static int covers_v4_wider_than_8(const struct gw_cidr *c)
+{
+    if (c->addr.ss_family != AF_INET6) {
+        return 0;
+    }
+    static const uint8_t mapped[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 0, 0};
+    const uint8_t *a = ((const struct sockaddr_in6 *)&c->addr)->sin6_addr.s6_addr;
+    int bits = c->prefix < 96 ? c->prefix : 96;
+    for (int b = 0; b < bits; b++) {
+        int m = 0x80 >> (b % 8);
+        if ((a[b / 8] & m) != (mapped[b / 8] & m)) {
+            return 0; /* the entry's network does not overlap the mapped range */
+        }
+    }
+    return c->prefix - 96 < 8;
+}
+
 static void fn_trusted(struct ctx *cx, const char *path, const struct ynode *k,
                        const struct ynode *v, void *obj)
 {
@@ -1342,7 +1363,7 @@ static void fn_trusted(struct ctx *cx, const char *path, const struct ynode *k,
         }
         /* Trusting very wide ranges lets any client choose its own address
          * (X-Forwarded-For), and with it every `sources` rule of the policy. */
-        if (cidr.prefix < 8) {
+        if (cidr.prefix < 8 || covers_v4_wider_than_8(&cidr)) {
             err_at(cx, items[i],
                    "`%s`: '%s' trusts too much of the address space: any client there could "
                    "set its own address with X-Forwarded-For (list the proxies' own addresses "

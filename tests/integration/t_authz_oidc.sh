@@ -162,6 +162,20 @@ check_eq "reason token_bad_audience" token_bad_audience "$(last_reason)"
 sed -i 's/^  audiences: \[another-api\]$/  audiences: [gatehouse]/' "$T/gw.yaml"
 check "reload with audiences [gatehouse] again" reload_gw
 check_eq "and accepted again once the audience is back" 200 "$(req alice "$ALICE" /echo)"
+check_fail "an audience change keeps the issuer keys" grep -q "cached keys dropped" "$T/gw.log"
+
+# A reload that changes where keys come from (here the CA file that pins the
+# issuer) drops the old keys at once and fetches from the new settings.
+cp "$PKI/idp-ca.crt" "$T/idp-ca-copy.crt"
+sed -i "s|^  ca: $PKI/idp-ca.crt\$|  ca: $T/idp-ca-copy.crt|" "$T/gw.yaml"
+check "reload with issuer.ca moved" reload_gw
+check "the old keys are dropped on that reload" grep -q "cached keys dropped" "$T/gw.log"
+ok_again=0
+for _ in $(seq 50); do
+    [ "$(req alice "$ALICE" /echo)" = 200 ] && { ok_again=1; break; }
+    sleep 0.2
+done
+check_eq "keys fetched under the new settings verify alice's token again" 1 "$ok_again"
 
 # --- binding: alice's token over bob's certificate -------------------------
 hits_before=$(upstream_hits up 'x-gatehouse-user=alice' || true)

@@ -127,6 +127,22 @@ check_eq "each was logged as http_bad_request" 8 \
 check_eq "encoded reserved and non-ASCII octets are still fine" 200 \
     "$(code alice GET '/app/a%20b/%C3%A9t%C3%A9/%3A')"
 
+# --- a reload that removes the issuer --------------------------------------------
+# Valid when every route is mTLS-only; the key fetcher must stop fetching,
+# not crash on the missing issuer (it used to, the moment the reload woke it).
+stop_bg gw
+sed -i "s|^policy: |issuer:\n  url: https://127.0.0.1:$(free_port)\n  audiences: [gatehouse]\n  ca: $PKI/idp-ca.crt\npolicy: |" "$T/gw.yaml"
+start_gw "$T/gw.yaml"
+check_eq "with an (unreachable) issuer configured, mTLS-only routes still serve" 200 \
+    "$(code alice GET /app/with-issuer)"
+sed -i '/^issuer:$/,/^  ca: /d' "$T/gw.yaml"
+check_fail "the issuer section is gone from the config" grep -q '^issuer:' "$T/gw.yaml"
+kill -HUP "$(bg_pid gw)"
+wait_log gw "reload ok" 10
+sleep 0.5
+check "the gateway survives a reload that removes the issuer" kill -0 "$(bg_pid gw)"
+check_eq "and still serves" 200 "$(code alice GET /app/after-issuer-removed)"
+
 # --- no policy at all: mTLS only is the whole rule ------------------------------
 stop_bg gw
 sed -i '/^policy: /d' "$T/gw.yaml"

@@ -668,6 +668,10 @@ static void test_err_trusted_everything(void **state)
     (void)state;
     expect_one(MIN_CFG "trusted_proxies: [\"0.0.0.0/0\"]\n", 14, 19, "trusts too much");
     expect_one(MIN_CFG "trusted_proxies: [\"::/0\"]\n", 14, 19, "trusts too much");
+    /* IPv4 peers are compared as ::ffff:a.b.c.d: these trust every one */
+    expect_one(MIN_CFG "trusted_proxies: [\"::/8\"]\n", 14, 19, "trusts too much");
+    expect_one(MIN_CFG "trusted_proxies: [\"::ffff:0:0/96\"]\n", 14, 19, "trusts too much");
+    expect_one(MIN_CFG "trusted_proxies: [\"::ffff:0:0/100\"]\n", 14, 19, "trusts too much");
 }
 
 static void test_err_admin(void **state)
