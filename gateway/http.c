@@ -232,7 +232,7 @@ static int te_final_chunked(const char *v, size_t vl)
     return chunked == 1;
 }
 
-/* Host = (name | IPv4 | "[" IPv6 "]") [":" port], port at most 5 digits
+/* Host = (name | IPv4 | "[" IPv6 "]") [":" port], port 0..65535
  * (RFC 9110 7.2, RFC 3986 3.2.2; no userinfo, no percent-encoding). The
  * value is routed on and forwarded as X-Forwarded-Host, which applications
  * build links from: "app:@evil.example" or a 15 kB "port" must not pass. */
@@ -268,12 +268,14 @@ static int host_valid(const char *v, size_t n)
     if (v[i] != ':' || n - i - 1 > 5) {
         return 0;
     }
+    long port = 0;
     for (i++; i < n; i++) {
         if (!isdigit((unsigned char)v[i])) {
             return 0;
         }
+        port = port * 10 + (v[i] - '0');
     }
-    return 1;
+    return port <= 65535;
 }
 
 int gw_http_parse_request(const char *head, size_t len, struct gw_req_head *rh,

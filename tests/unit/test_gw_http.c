@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -170,12 +171,27 @@ static void test_parse_bad_requests(void **st)
     expect_refused("GET /admin;x/users HTTP/1.1\r\nHost: h\r\n\r\n", GH_R_HTTP_BAD_REQUEST);
     expect_refused("GET /a/100%25 HTTP/1.1\r\nHost: h\r\n\r\n", GH_R_HTTP_BAD_REQUEST);
     expect_refused("GET /admin%3bx/users HTTP/1.1\r\nHost: h\r\n\r\n", GH_R_HTTP_BAD_REQUEST);
+    /* Host: a name or IP literal and a port, nothing else */
+    expect_refused("GET / HTTP/1.1\r\nHost: app.test:@evil.example\r\n\r\n", GH_R_HTTP_BAD_REQUEST);
+    expect_refused("GET / HTTP/1.1\r\nHost: app.test:65536\r\n\r\n", GH_R_HTTP_BAD_REQUEST);
+    expect_refused("GET / HTTP/1.1\r\nHost: app.test:123456\r\n\r\n", GH_R_HTTP_BAD_REQUEST);
+    expect_refused("GET / HTTP/1.1\r\nHost: [fe80::1%25eth0]\r\n\r\n", GH_R_HTTP_BAD_REQUEST);
+    expect_refused("GET / HTTP/1.1\r\nHost: ::1\r\n\r\n", GH_R_HTTP_BAD_REQUEST);
+    expect_refused("GET / HTTP/1.1\r\nHost: :443\r\n\r\n", GH_R_HTTP_BAD_REQUEST);
     expect_refused("GET / HTTP/2.0\r\nHost: h\r\n\r\n", GH_R_HTTP_BAD_REQUEST);
     expect_refused("GET / HTTP/1.1\r\nHost: h\r\nExpect: something\r\n\r\n", GH_R_HTTP_BAD_REQUEST);
     /* dots inside a segment name are fine */
     struct gw_req_head rh;
     enum gh_reason r;
     assert_int_equal(parse("GET /a/..b/.c/file.txt?x=/../ HTTP/1.1\r\nHost: h\r\n\r\n", &rh, &r), 0);
+    static const char *const hosts[] = {"localhost", "localhost:8443", "example.com.",
+                                        "[::1]", "[::1]:8443", "[::ffff:127.0.0.1]:443",
+                                        "a_b.example", "10.0.0.1:65535"};
+    for (size_t k = 0; k < sizeof(hosts) / sizeof(hosts[0]); k++) {
+        char req[128];
+        snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", hosts[k]);
+        assert_int_equal(parse(req, &rh, &r), 0);
+    }
     /* reserved and non-ASCII octets stay encoded; the query is not a path */
     assert_int_equal(
         parse("GET /a%20b/%C3%A9/%3a/%40?q=%61//;x HTTP/1.1\r\nHost: h\r\n\r\n", &rh, &r), 0);
