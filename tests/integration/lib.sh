@@ -562,6 +562,52 @@ process.stdout.write((typeof v === "string" ? v : JSON.stringify(v)) + "\n");
 }
 
 # ---------------------------------------------------------------------------
+# The console (gatehousectl with no arguments) under tmux.
+
+# start_console COLS ROWS: run the console against the admin socket $SOCK
+# in a tmux server of its own ($TM, -L gh-NAME-PID), in a pane COLS x ROWS.
+# A wrapper records its exit status in $T/console.exit and keeps the pane
+# open so the last screen can be read; its stderr goes to $T/console.err.
+# The tmux server is listed in .pids (stopped at exit, the console gets
+# SIGHUP with its pane) and its socket file in GH_TMPDIRS.
+start_console() {
+    local cols=${1:?usage: start_console COLS ROWS} rows=${2:?usage: start_console COLS ROWS}
+    TM=(tmux -L "gh-$GH_TEST-$$")
+    cat >"$T/run-console.sh" <<EOF
+#!/usr/bin/env bash
+LANG=C.UTF-8 TERM=screen-256color '$GATEHOUSECTL' --socket '${SOCK:?start_console: SOCK}' 2>'$T/console.err'
+echo "exit \$?" >'$T/console.exit'
+exec sleep 600
+EOF
+    "${TM[@]}" kill-server 2>/dev/null
+    "${TM[@]}" -f /dev/null new-session -d -x "$cols" -y "$rows" "bash '$T/run-console.sh'" ||
+        gh_fatal "cannot start tmux"
+    TMUX_PID=$("${TM[@]}" display-message -p '#{pid}')
+    echo "tmux $TMUX_PID $(gh_starttime "$TMUX_PID")" >>"$T/.pids"
+    GH_TMPDIRS+=("$("${TM[@]}" display-message -p '#{socket_path}')")
+}
+
+# screen: the console's screen now (also left in $T/screen.txt).
+screen() { "${TM[@]}" capture-pane -p >"$T/screen.txt"; cat "$T/screen.txt"; }
+# keys KEY...: tmux send-keys to the console.
+keys() { "${TM[@]}" send-keys "$@"; }
+# wait_screen REGEX [TIMEOUT_S]: until the screen matches (extended regex);
+# on timeout prints the last screen and returns 1.
+wait_screen() {
+    local limit i
+    limit=$(awk -v t="${2:-5}" -v s="$GH_TIMEOUT_SCALE" 'BEGIN { print int(t * s * 10) }')
+    for ((i = 0; i <= limit; i++)); do
+        if screen | grep -qE -- "$1"; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    echo "wait_screen: /$1/ not on screen after ${2:-5} s; the screen:"
+    sed 's/^/    | /' "$T/screen.txt"
+    return 1
+}
+
+# ---------------------------------------------------------------------------
 # Checks. Each prints "ok - NAME" or "FAIL - NAME: why", records the result in
 # $GH_RESULTS (a file, so checks in subshells count), and returns 0 or 1.
 

@@ -52,42 +52,9 @@ V1=$("$GATEHOUSECTL" --socket "$SOCK" policy get --json | json_get '.version')
 check_match "the active policy version is known" '^[0-9a-f]{64}$' "$V1"
 
 # --- the console in tmux --------------------------------------------------------
-TM=(tmux -L "gh-test-$$")
 mkdir -p "$T/screens"
-# The console runs in a wrapper that records its exit status, then keeps
-# the pane open so the test can read the last screen.
-cat >"$T/run-console.sh" <<EOF
-#!/usr/bin/env bash
-LANG=C.UTF-8 TERM=screen-256color '$GATEHOUSECTL' --socket '$SOCK' 2>'$T/console.err'
-echo "exit \$?" >'$T/console.exit'
-exec sleep 600
-EOF
-"${TM[@]}" kill-server 2>/dev/null
-"${TM[@]}" -f /dev/null new-session -d -x 80 -y 24 "bash '$T/run-console.sh'" ||
-    gh_fatal "cannot start tmux"
-# The harness stops what .pids lists when the test ends, whatever happens
-# (the tmux server; the console gets SIGHUP when its pane goes away).
-TMUX_PID=$("${TM[@]}" display-message -p '#{pid}')
-echo "tmux $TMUX_PID $(gh_starttime "$TMUX_PID")" >>"$T/.pids"
-# ...and removes its socket file (tmux leaves it behind).
-GH_TMPDIRS+=("$("${TM[@]}" display-message -p '#{socket_path}')")
+start_console 80 24
 
-screen() { "${TM[@]}" capture-pane -p >"$T/screen.txt"; cat "$T/screen.txt"; }
-keys() { "${TM[@]}" send-keys "$@"; }
-# wait_screen REGEX [TIMEOUT_S]: until the captured screen matches.
-wait_screen() {
-    local limit i
-    limit=$(awk -v t="${2:-5}" -v s="$GH_TIMEOUT_SCALE" 'BEGIN { print int(t * s * 10) }')
-    for ((i = 0; i <= limit; i++)); do
-        if screen | grep -qE -- "$1"; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    echo "wait_screen: /$1/ not on screen after ${2:-5} s; the screen:"
-    sed 's/^/    | /' "$T/screen.txt"
-    return 1
-}
 save() { screen >"$T/screens/$1.txt"; }
 
 check "the console starts and shows the header" wait_screen '1 Sessions +2 Decisions' 10

@@ -135,35 +135,7 @@ check_match "...and lists the non-ASCII subject" "$UNI_SUB" \
     "$(json_get '.sessions.map(s => s.subject).join(",")' <"$T/sessions.json")"
 
 # --- the console -------------------------------------------------------------------
-TM=(tmux -L "gh-untrusted-$$")
-cat >"$T/run-console.sh" <<EOF
-#!/usr/bin/env bash
-LANG=C.UTF-8 TERM=screen-256color '$GATEHOUSECTL' --socket '$SOCK' 2>'$T/console.err'
-echo "exit \$?" >'$T/console.exit'
-exec sleep 600
-EOF
-"${TM[@]}" kill-server 2>/dev/null
-"${TM[@]}" -f /dev/null new-session -d -x 100 -y 50 "bash '$T/run-console.sh'" ||
-    gh_fatal "cannot start tmux"
-TMUX_PID=$("${TM[@]}" display-message -p '#{pid}')
-echo "tmux $TMUX_PID $(gh_starttime "$TMUX_PID")" >>"$T/.pids"
-GH_TMPDIRS+=("$("${TM[@]}" display-message -p '#{socket_path}')")
-screen() { "${TM[@]}" capture-pane -p >"$T/screen.txt"; cat "$T/screen.txt"; }
-keys() { "${TM[@]}" send-keys "$@"; }
-# shellcheck disable=SC2317 # called through check
-wait_screen() {
-    local limit i
-    limit=$(awk -v t="${2:-5}" -v s="$GH_TIMEOUT_SCALE" 'BEGIN { print int(t * s * 10) }')
-    for ((i = 0; i <= limit; i++)); do
-        if screen | grep -qE -- "$1"; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    echo "wait_screen: /$1/ not on screen after ${2:-5} s; the screen:"
-    sed 's/^/    | /' "$T/screen.txt"
-    return 1
-}
+start_console 100 50
 # The screen as one line without blanks (inside a popup's frame only, when
 # there is one): a value wrapped over several lines reads as itself again.
 # shellcheck disable=SC2317 # called through check
