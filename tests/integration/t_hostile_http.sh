@@ -50,41 +50,25 @@ require("net").createServer((s) => {
 ' "$RAW_PORT" "$T/rawup.bytes"
 wait_port "$RAW_PORT" 10 || gh_fatal "raw upstream did not start"
 
-GW_PORT=$(free_port)
-GW_SOCK=$T/admin.sock
-write_cfg() { # FILE
-    cat >"$1" <<EOF
-server:
-  listen: "127.0.0.1:$GW_PORT"
-  workers: 2
-tls:
-  cert: "$PKI/server.crt"
-  key: "$PKI/server.key"
-  client_ca: "$PKI/client-ca.crt"
-limits:
-  max_header_bytes: 65536
-  max_uri_bytes: 8192
-routes:
+# lib.sh's gateway config (test PKI, admin socket, decision log in
+# $GW_DB) with two host routes, async logging and room for big heads.
+# shellcheck disable=SC2034 # read by write_gw_config
+GW_ROUTES_YAML="routes:
   - id: app
     host: app.test
     path_prefix: /
     authz: false
     upstream:
-      url: "http://127.0.0.1:$up_PORT"
+      url: \"http://127.0.0.1:$up_PORT\"
   - id: raw
     host: raw.test
     path_prefix: /
     authz: false
     upstream:
-      url: "http://127.0.0.1:$RAW_PORT"
-decision_log:
-  path: "$T/gw.db"
-  mode: async
-admin:
-  socket: "$GW_SOCK"
-EOF
-}
-write_cfg "$T/gw.yaml"
+      url: \"http://127.0.0.1:$RAW_PORT\""
+GW_LOG_MODE=async write_gw_config "$T/gw.yaml" "limits:
+  max_header_bytes: 65536
+  max_uri_bytes: 8192"
 start_gw "$T/gw.yaml"
 
 raw() { # OUT PART... : send the parts over one TLS connection as alice
@@ -208,10 +192,10 @@ check_eq "with descriptors back, it accepts again" 200 \
 # --- every answered request has its row -----------------------------------------
 stop_bg gw
 check_eq "4,000 rows for the pipelined 404s (async mode loses none)" 4000 \
-    "$(sqlite3 "$T/gw.db" "SELECT count(*) FROM decisions WHERE path = '/nothing' AND status = 404")"
+    "$(sqlite3 "$GW_DB" "SELECT count(*) FROM decisions WHERE path = '/nothing' AND status = 404")"
 check_eq "the two refused Hosts are logged as bad requests" 2 \
-    "$(sqlite3 "$T/gw.db" "SELECT count(*) FROM decisions WHERE reason = 'http_bad_request' AND status = 400")"
+    "$(sqlite3 "$GW_DB" "SELECT count(*) FROM decisions WHERE reason = 'http_bad_request' AND status = 400")"
 check_eq "the split fold is logged as smuggling" 1 \
-    "$(sqlite3 "$T/gw.db" "SELECT count(*) FROM decisions WHERE reason = 'http_smuggling' AND status = 400")"
+    "$(sqlite3 "$GW_DB" "SELECT count(*) FROM decisions WHERE reason = 'http_smuggling' AND status = 400")"
 
 gh_finish
