@@ -418,18 +418,21 @@ wait "$holders" 2>/dev/null
 # take rows. Another process holds the database's write lock for a while:
 # the writer's next commit fails and the log turns unhealthy.
 healthy() { ucurl "$U/v1/stats" | json_get '.log.healthy'; }
+# The locker says when it holds the lock: switching .output away from the
+# flag file closes (flushes) it. A probe alone could be fooled by the
+# gateway's own writer holding the lock for a moment.
 (
     echo ".timeout 10000"
     echo "BEGIN IMMEDIATE;"
+    echo ".output '$T/locked.flag'"
+    echo ".print locked"
+    echo ".output stdout"
     sleep 14
     echo "COMMIT;"
 ) | sqlite3 "$GW_DB" &
 locker=$!
+wait_log "$T/locked.flag" '^locked$' 15
 locked() { ! sqlite3 -cmd '.timeout 0' "$GW_DB" "BEGIN IMMEDIATE; ROLLBACK;" >/dev/null 2>&1; }
-for _ in $(seq 100); do
-    locked && break
-    sleep 0.05
-done
 check "another process holds the database's write lock" locked
 for _ in $(seq 120); do
     [ "$(healthy)" = false ] && break
